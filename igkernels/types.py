@@ -1,0 +1,38 @@
+"""Result types of the public API."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class TokenStats(NamedTuple):
+    """Per-row statistics of p = softmax(logits); leading shape [...] of the selected rows.
+
+    All float32 unless said.
+    entropy      [...]     H = -sum_v p_v log p_v, in nats
+    logsumexp    [...]     log sum_v exp(logit_v)
+    max_prob     [...]     max_v p_v
+    argmax       [...]     int64, lowest index among ties
+    second_prob  [...]     second largest entry of p (= max_prob on a tie, 0 if V = 1)
+    samples      [..., S]  int64 Gumbel-max draws at the temperature (argmax when 0)
+    sample_prob  [..., S]  untempered p of each draw
+    """
+    entropy: torch.Tensor
+    logsumexp: torch.Tensor
+    max_prob: torch.Tensor
+    argmax: torch.Tensor
+    second_prob: torch.Tensor
+    samples: torch.Tensor
+    sample_prob: torch.Tensor
+
+
+class Candidates(NamedTuple):
+    """Candidate actions of the sampler.
+
+    positions [B, N, k]  int64, ascending within a candidate, -1 padding when a sequence has
+                         fewer than k valid positions
+    unique    [B, N]     bool, False where the position set repeats an earlier candidate's
+    """
+    positions: torch.Tensor
+    unique: torch.Tensor
