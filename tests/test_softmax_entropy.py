@@ -1,0 +1,183 @@
+"""K1 softmax-entropy statistics: every backend against the reference, the reference against
+the formulas, and the draws by seed reproducibility and chi-squared goodness of fit."""
+import pytest
+import torch
+from conftest import INTERPRETED
+from inputs import DTYPES, KINDS, TOL, gumbel_scores, make_logits
+from scipy.stats import chisquare
+
+import igkernels as igk
+
+SHAPES = [(1,), (3, 2), (2, 3, 7), (4, 1000), (2, 31991), (3, 126473)]
+BIG_V = 100_000  # the interpreted Triton backend is too slow beyond this; covered on GPUs
+
+
+def _skip_slow(backend, shape):
+    if backend in INTERPRETED and shape[-1] > BIG_V:
+        pytest.skip("V >= 100k under the Triton interpreter is too slow; tested on the GPU")
+
+
+def _shape(shape):
+    return shape if len(shape) > 1 else (1,) + shape
+
+
+def assert_stats_close(got: igk.TokenStats, want: igk.TokenStats, dtype) -> None:
+    tol = TOL[dtype]
+    torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
+    torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
+    torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
+    torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
+    torch.testing.assert_close(got.sample_prob, want.sample_prob, **tol["prob"])
+    assert torch.equal(got.argmax, want.argmax)
+
+
+def assert_draws_equal(got, want, logits, temperature, seed, offset):
+    """Draws agree exactly, bar near-ties: where they differ, both tokens' fp32 scores must
+    be within float rounding of each other (different `log` implementations)."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    g, w = got.reshape(flat.shape[0], -1), want.reshape(flat.shape[0], -1)
+    for r, s in (g != w).nonzero().tolist():
+        sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, r, s, offset)
+        assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: not a near-tie {sc}"
+    assert (g != w).float().mean() < 1e-3
+
+
+def _entropy64(x):
+    p = torch.softmax(x.double(), -1)
+    logp = torch.log_softmax(x.double(), -1)
+    return -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES[:5])
+def test_reference_matches_formulas(shape, dtype, kind, gen):
+    x = make_logits(_shape(shape), dtype, kind, gen)
+    st = igk.softmax_entropy(x, num_samples=2, backend="reference")
+    p = torch.softmax(x.double(), -1)
+    assert torch.allclose(st.entropy.double(), _entropy64(x), atol=1e-5, rtol=1e-5)
+    assert torch.allclose(st.logsumexp.double(), torch.logsumexp(x.double(), -1), atol=1e-5)
+    sorted_p = p.sort(-1, descending=True).values
+    assert torch.allclose(st.max_prob.double(), sorted_p[..., 0], atol=1e-7)
+    second = sorted_p[..., 1] if x.shape[-1] > 1 else torch.zeros_like(sorted_p[..., 0])
+    assert torch.allclose(st.second_prob.double(), second, atol=1e-7)
+    first_max = (x == x.max(-1, keepdim=True).values).float().argmax(-1)
+    assert torch.equal(st.argmax, first_max)
+    assert torch.equal(st.samples, first_max[..., None].expand(*first_max.shape, 2))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_matches_reference(fused, shape, dtype, kind, gen):
+    _skip_slow(fused, shape)
+    x = make_logits(_shape(shape), dtype, kind, gen)
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
+    for temperature, S in ((0.0, 1), (1.0, 3)):
+        args = dict(num_samples=S, temperature=temperature, seed=seed, offset=5)
+        want = igk.softmax_entropy(x, backend="reference", **args)
+        got = igk.softmax_entropy(x, backend=fused, **args)
+        assert got.samples.shape == want.samples.shape == x.shape[:-1] + (S,)
+        assert_draws_equal(got.samples, want.samples, x, temperature, seed, 5)
+        # compare probabilities of the reference's own draws where draws differed at a near-tie
+        got = got._replace(samples=want.samples, sample_prob=torch.where(
+            got.samples == want.samples, got.sample_prob, want.sample_prob))
+        assert_stats_close(got, want, dtype)
+
+
+def test_rows_gather_and_strided_leading_dims(backend, gen):
+    base = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)
+    x = base[:, ::2]                                   # non-contiguous leading dims
+    rows = torch.tensor([11, 0, 5, 5, 7], dtype=torch.int64)   # unsorted, repeated
+    args = dict(num_samples=2, temperature=0.7, seed=123, offset=9, backend=backend)
+    full = igk.softmax_entropy(x, **args)
+    part = igk.softmax_entropy(x, rows=rows, **args)
+    for f, p in zip(full, part):
+        assert torch.equal(f.reshape(12, *f.shape[2:])[rows], p)   # draws do not depend on the layout
+    contiguous = igk.softmax_entropy(x.contiguous(), **args)
+    for f, c in zip(full, contiguous):
+        assert torch.equal(f, c)
+
+
+def test_draws_reproducible_and_keyed(backend, gen):
+    x = make_logits((6, 501), torch.float32, "normal", gen)
+    one = lambda **kw: igk.softmax_entropy(x, num_samples=4, temperature=1.0, backend=backend, **kw).samples
+    assert torch.equal(one(seed=7), one(seed=7))
+    assert not torch.equal(one(seed=7), one(seed=8))
+    assert not torch.equal(one(seed=7, offset=0), one(seed=7, offset=1))
+    s = one(seed=7)
+    assert not torch.equal(s[:, 0], s[:, 1])           # streams are independent
+
+
+def test_per_row_seeds(backend, gen):
+    """A seed per row identifies the row: equal seeds on equal rows draw equally anywhere."""
+    row = make_logits((1, 257), torch.float16, "normal", gen)
+    x = row.expand(4, 257)
+    seeds = torch.tensor([3, 9, 3, 2 ** 63 + 5 - 2 ** 64], dtype=torch.int64)
+    st = igk.softmax_entropy(x, num_samples=3, temperature=1.0, seed=seeds, backend=backend)
+    assert torch.equal(st.samples[0], st.samples[2])
+    assert not torch.equal(st.samples[0], st.samples[1])
+    alone = igk.softmax_entropy(x, rows=torch.tensor([2]), num_samples=3, temperature=1.0,
+                                seed=seeds[2:3], backend=backend)
+    assert torch.equal(alone.samples[0], st.samples[2])
+
+
+def _chi2_pvalue(samples: torch.Tensor, probs: torch.Tensor) -> float:
+    counts = torch.bincount(samples.reshape(-1), minlength=probs.numel()).double()
+    return float(chisquare(counts.numpy(), (probs.double() * counts.sum()).numpy()).pvalue)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_draws_follow_the_tempered_softmax(backend, temperature, gen):
+    """Gumbel-max at temperature t samples softmax(logits / t); chi-squared goodness of fit."""
+    row = torch.randn(7, generator=gen)
+    row[3] = float("-inf")                           # a banned token is never drawn
+    x = row.expand(2000, 7)                          # stride-0 rows: independent streams by row index
+    seed = int(torch.randint(0, 2 ** 31, (1,), generator=gen))
+    st = igk.softmax_entropy(x, num_samples=5, temperature=temperature, seed=seed, backend=backend)
+    assert not (st.samples == 3).any()
+    target = torch.softmax(row.double() / temperature, -1)
+    keep = target > 0
+    remap = torch.cumsum(keep.long(), 0) - 1
+    assert _chi2_pvalue(remap[st.samples], target[keep]) > 1e-5
+    # the test has power: the same draws are rejected against the untempered or uniform law
+    wrong = torch.softmax(row.double() / (2 * temperature), -1)[keep]
+    assert _chi2_pvalue(remap[st.samples], wrong / wrong.sum()) < 1e-5
+    assert torch.allclose(st.sample_prob.double(), torch.softmax(row.double(), -1)[st.samples], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["all_neg_inf", "nan", "pos_inf"])
+def test_bad_rows_raise_naming_the_row(backend, bad, gen):
+    x = make_logits((5, 33), torch.float32, "normal", gen)
+    x[3] = {"all_neg_inf": float("-inf"), "nan": 0.0, "pos_inf": 0.0}[bad]
+    if bad == "nan":
+        x[3, 7] = float("nan")
+    if bad == "pos_inf":
+        x[3, 30] = float("inf")
+    with pytest.raises(ValueError, match="logits row 3 "):
+        igk.softmax_entropy(x, backend=backend)
+    with pytest.raises(ValueError, match="logits row 3 "):
+        igk.softmax_entropy(x, rows=torch.tensor([1, 3]), backend=backend)
+    st = igk.softmax_entropy(x, rows=torch.tensor([4, 1]), backend=backend)   # unread rows cost nothing
+    assert torch.isfinite(st.entropy).all()
+
+
+def test_second_prob_ties_and_single_token(backend):
+    x = torch.tensor([[1.0, 3.0, 0.0, 3.0], [5.0, -1.0, float("-inf"), 2.0]])
+    st = igk.softmax_entropy(x, backend=backend)
+    assert st.argmax.tolist() == [1, 0]
+    assert st.second_prob[0] == st.max_prob[0]
+    single = igk.softmax_entropy(torch.tensor([[2.5]]), num_samples=2, temperature=1.0, backend=backend)
+    assert single.max_prob.item() == 1.0 and single.second_prob.item() == 0.0
+    assert single.entropy.abs().item() < 1e-7 and single.samples.tolist() == [[0, 0]]
+
+
+def test_empty_selection_and_inputs_untouched(backend, gen):
+    x = make_logits((3, 4, 19), torch.bfloat16, "neg_inf", gen)
+    before = x.clone()
+    rows = torch.tensor([2, 0])
+    st = igk.softmax_entropy(x, rows=torch.zeros(0, dtype=torch.int64), num_samples=2, backend=backend)
+    assert st.entropy.shape == (0,) and st.samples.shape == (0, 2)
+    igk.softmax_entropy(x, rows=rows, num_samples=2, temperature=1.0, backend=backend)
+    assert igk.softmax_entropy(x[:0], backend=backend).entropy.shape == (0, 4)
+    assert torch.equal(x, before) and rows.tolist() == [2, 0]
