@@ -1,0 +1,51 @@
+"""Run the core-op benchmarks side by side in one process and print one table of medians
+and ratios (speed-up of each implementation over the straightforward PyTorch code and over
+the reference).
+
+    python benchmarks/table.py [-k EXPR] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import defaultdict
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-k", default=None, help="pytest -k expression selecting benchmarks")
+    ap.add_argument("--json", default=None, help="also keep pytest-benchmark's JSON here")
+    ap.add_argument("files", nargs="*", default=["bench_softmax_entropy.py", "bench_state_uncertainty.py"])
+    args = ap.parse_args(argv)
+    out = args.json or os.path.join(tempfile.mkdtemp(), "bench.json")
+    cmd = [os.path.join(HERE, f) for f in args.files] + ["-q", "-p", "no:cacheprovider",
+                                                         f"--benchmark-json={out}", "--benchmark-disable-gc"]
+    if args.k:
+        cmd += ["-k", args.k]
+    rc = pytest.main(cmd)
+    if rc not in (0, 5):
+        return rc
+    with open(out) as fh:
+        data = json.load(fh)
+    groups = defaultdict(dict)
+    for b in data["benchmarks"]:
+        impl = b["params"]["impl"]
+        groups[b["group"]][impl] = b["stats"]["median"]
+    print(f"\n{'benchmark':58s} {'impl':10s} {'median ms':>10s} {'vs naive':>9s} {'vs ref':>8s}")
+    for group, meds in groups.items():
+        for impl, med in sorted(meds.items(), key=lambda kv: kv[1]):
+            vs_naive = meds.get("naive", float("nan")) / med
+            vs_ref = meds.get("reference", float("nan")) / med
+            print(f"{group:58s} {impl:10s} {med * 1e3:10.1f} {vs_naive:8.1f}x {vs_ref:7.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
