@@ -1,0 +1,77 @@
+"""Philox4x32-10 and the Gumbel transform as Triton device functions.
+
+Bit for bit the layout of ``igkernels/philox.py``:
+
+    key     = (seed & 0xFFFFFFFF, seed >> 32)
+    counter = (col >> 2, row, stream | domain << 24, offset)
+    word    = philox4x32_10(key, counter)[col & 3]
+    u       = ((word >> 8) + 0.5) * 2**-24
+    gumbel  = -log(-log(u))                      in fp32
+
+All counter and key words are uint32 tensors, so products wrap modulo 2**32 and
+``tl.umulhi`` gives the high half of each 32x32 -> 64-bit product.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+TOKEN_DOMAIN = 0
+POSITION_DOMAIN = 1
+
+
+@triton.jit
+def split_key(key):
+    """(k0, k1) uint32 halves of an int64 key holding unsigned 64-bit bits."""
+    k0 = (key & 0xFFFFFFFF).to(tl.uint32)
+    k1 = ((key >> 32) & 0xFFFFFFFF).to(tl.uint32)
+    return k0, k1
+
+
+@triton.jit
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """The four output words of Philox4x32-10; every argument is uint32, c0 sets the shape."""
+    zero = tl.zeros_like(c0)
+    c1 = c1 + zero
+    c2 = c2 + zero
+    c3 = c3 + zero
+    for r in tl.static_range(10):
+        hi0 = tl.umulhi(c0, 0xD2511F53)
+        lo0 = c0 * 0xD2511F53
+        hi1 = tl.umulhi(c2, 0xCD9E8D57)
+        lo1 = c2 * 0xCD9E8D57
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        k0 = k0 + 0x9E3779B9
+        k1 = k1 + 0xBB67AE85
+    return c0, c1, c2, c3
+
+
+@triton.jit
+def gumbel_from_words(w):
+    """-log(-log(u)) with u = ((w >> 8) + 0.5) * 2**-24 (exact in fp32, never 0 or 1)."""
+    u = ((w >> 8).to(tl.float32) + 0.5) * 5.9604644775390625e-08
+    return -tl.log(-tl.log(u))
+
+
+@triton.jit
+def gumbel_tile(col0, k0, k1, row, stream_word, offset, BLOCK: tl.constexpr):
+    """Gumbel noise of columns col0 .. col0 + BLOCK - 1 (col0 a multiple of 4), one row.
+
+    One Philox call per four columns; its four words are interleaved back into column
+    order (word j of call q is column 4q + j).
+    """
+    q = ((col0 >> 2) + tl.arange(0, BLOCK // 4)).to(tl.uint32)
+    w0, w1, w2, w3 = philox4x32_10(q, row, stream_word, offset, k0, k1)
+    # join(join(w0, w2), join(w1, w3))[q, i, j] is word 2i + j: row-major flattening gives 4q + j.
+    w = tl.reshape(tl.join(tl.join(w0, w2), tl.join(w1, w3)), [BLOCK])
+    return gumbel_from_words(w)
+
+
+@triton.jit
+def gumbel_at(col, k0, k1, row, stream_word, offset):
+    """Gumbel noise at arbitrary int32 columns ``col`` (any shape; rows and streams broadcast)."""
+    q = (col >> 2).to(tl.uint32)
+    w0, w1, w2, w3 = philox4x32_10(q, row, stream_word, offset, k0, k1)
+    j = col & 3
+    w = tl.where(j == 0, w0, tl.where(j == 1, w1, tl.where(j == 2, w2, w3)))
+    return gumbel_from_words(w)
