@@ -1,0 +1,133 @@
+// Planning, run-time instruction-set choice and the per-row merge of row_stats.h.
+#include "row_stats.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+namespace igk {
+
+namespace {
+
+bool use_avx512() {
+    static const bool yes = [] {
+        const char* force = getenv("IGK_CPU_ISA");
+        if (force && strcmp(force, "generic") == 0) return false;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+        return false;
+#endif
+    }();
+    return yes;
+}
+
+// Enough work items for every thread: rows are split into segments only when there are
+// few of them, and the split depends on R and V alone so results do not depend on the
+// thread count.
+void plan(RowJob& job) {
+    constexpr int64_t kTargetItems = 32;
+    constexpr int64_t kMinSegment = 8 * kChunk;
+    int64_t nseg = 1;
+    if (job.R < kTargetItems) {
+        nseg = (kTargetItems + job.R - 1) / job.R;
+        const int64_t most = job.V / kMinSegment > 1 ? job.V / kMinSegment : 1;
+        if (nseg > most) nseg = most;
+    }
+    int64_t seglen = (job.V + nseg - 1) / nseg;
+    seglen = (seglen + kChunk - 1) / kChunk * kChunk;
+    job.seglen = seglen;
+    job.nseg = (job.V + seglen - 1) / seglen;
+}
+
+}  // namespace
+
+const char* row_stats_isa() { return use_avx512() ? "avx512" : "generic"; }
+
+int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
+    plan(job);
+    const int64_t R = job.R, nseg = job.nseg;
+    const bool draw = job.S > 0 && job.temperature > 0.0f;
+    const int64_t S_best = draw ? job.S : 0;
+    std::vector<RowPartial> parts((size_t)(R * nseg));
+    std::vector<StreamBest> best((size_t)(R * nseg * S_best));
+    RowJob run = job;
+    run.S = S_best;
+    if (use_avx512())
+        isa_avx512::run_items(run, parts.data(), best.data());
+    else
+        isa_generic::run_items(run, parts.data(), best.data());
+
+    // Merge a row's segments in order: (m, s, t) move to the common max as in
+    // row_stats_kernel.h; second is the runner-up of all maxima and seconds; argmax and
+    // draws keep the earliest segment on ties.
+    std::vector<char> bad_row((size_t)R, 0);
+#pragma omp parallel for schedule(static) num_threads(job.num_threads)
+    for (int64_t i = 0; i < R; ++i) {
+        const RowPartial* p = parts.data() + i * nseg;
+        float m = -INFINITY;
+        bool bad = false, finite = false;
+        for (int64_t j = 0; j < nseg; ++j) {
+            if (p[j].m > m) m = p[j].m;
+            bad = bad || p[j].bad;
+            finite = finite || p[j].finite;
+        }
+        if (bad || !finite) {
+            bad_row[(size_t)i] = 1;
+            continue;
+        }
+        double s = 0.0, t = 0.0;
+        float second = -INFINITY;
+        int64_t top = -1;
+        for (int64_t j = 0; j < nseg; ++j) {
+            if (p[j].second > second) second = p[j].second;
+            if (top < 0 && p[j].m == m) {
+                top = j;
+            } else if (p[j].m > second) {
+                second = p[j].m;
+            }
+            if (p[j].m == -INFINITY) continue;
+            const double d = (double)p[j].m - (double)m;
+            const double e = exp(d);
+            s += e * p[j].s;
+            t += e * (p[j].t + p[j].s * d);
+        }
+        const double log_s = log(s);
+        const double lse = (double)m + log_s;
+        const double h = log_s - t / s;
+        out.entropy[i] = h > 0.0 ? (float)h : 0.0f;
+        if (out.logsumexp) out.logsumexp[i] = (float)lse;
+        if (out.max_prob) out.max_prob[i] = (float)(1.0 / s);
+        if (out.argmax) out.argmax[i] = p[top].argmax;
+        if (out.second_prob) out.second_prob[i] = (float)exp((double)second - lse);
+        if (!out.samples) continue;
+        for (int64_t st = 0; st < job.S; ++st) {
+            int64_t idx = p[top].argmax;
+            float f = m;
+            if (draw) {
+                float score = -INFINITY;
+                idx = 0;
+                for (int64_t j = 0; j < nseg; ++j) {
+                    const StreamBest& b = best[(size_t)((i * nseg + j) * S_best + st)];
+                    if (b.idx >= 0 && b.score > score) {
+                        score = b.score;
+                        idx = b.idx;
+                        f = b.f;
+                    }
+                }
+            }
+            out.samples[i * job.S + st] = idx;
+            out.sample_prob[i * job.S + st] = (float)exp((double)f - lse);
+        }
+    }
+    for (int64_t i = 0; i < R; ++i)
+        if (bad_row[(size_t)i]) return i;
+    return -1;
+}
+
+}  // namespace igk

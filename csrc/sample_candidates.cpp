@@ -1,0 +1,72 @@
+// K3. Candidate c of sequence b scores position t as
+//     conf_t                          c = 0, or tau = 0
+//     conf_t / tau + g_t              c >= 1, g_t = gumbel(philox(key_b, (t>>2, ctr_b, c | 1<<24, offset))[t&3])
+// (fp32 true division, then the add), and takes the k best positions in the total order
+// (score desc, position asc), invalid positions scoring -inf, then drops the invalid
+// ones. Taking the Gumbel top-k of conf / tau samples k positions without replacement
+// from softmax(conf / tau). NaN scores rank highest (+inf), as they do in torch.sort.
+// Selection is std::partial_sort over the T scores of one (b, c): O(T log k).
+#include "sample_candidates.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "philox.h"
+
+namespace igk {
+
+void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, int64_t stride_t,
+                       const uint8_t* valid, int64_t B, int64_t N, int64_t T, int64_t k, float tau,
+                       const int64_t* keys, const int64_t* ctr, uint32_t offset, int64_t* positions,
+                       uint8_t* unique, int num_threads) {
+    const int64_t kk = k < T ? k : T;
+#pragma omp parallel num_threads(num_threads)
+    {
+        std::vector<float> score((size_t)T);
+        std::vector<int64_t> order((size_t)T);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bc = 0; bc < B * N; ++bc) {
+            const int64_t b = bc / N, c = bc % N;
+            const float* cf = conf + b * stride_b + c * stride_c;
+            const uint8_t* ok = valid + b * T;
+            const bool noisy = c >= 1 && tau > 0.0f;
+            const uint64_t key = (uint64_t)keys[b];
+            uint32_t w[4];
+            for (int64_t t = 0; t < T; ++t) {
+                float x = cf[t * stride_t];
+                if (noisy) {
+                    if ((t & 3) == 0)
+                        philox4x32_10((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)(t >> 2), (uint32_t)ctr[b],
+                                      (uint32_t)c | (kPositionDomain << 24), offset, w);
+                    x = x / tau + gumbel_from_word(w[t & 3]);
+                }
+                if (x != x) x = INFINITY;
+                score[(size_t)t] = ok[t] ? x : -INFINITY;
+                order[(size_t)t] = t;
+            }
+            std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t z) {
+                return score[(size_t)a] > score[(size_t)z] || (score[(size_t)a] == score[(size_t)z] && a < z);
+            });
+            int64_t* out = positions + bc * k;
+            int64_t n = 0;
+            for (int64_t j = 0; j < kk; ++j)
+                if (ok[order[(size_t)j]]) out[n++] = order[(size_t)j];
+            std::sort(out, out + n);
+            for (; n < k; ++n) out[n] = -1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t bc = 0; bc < B * N; ++bc) {
+            const int64_t b = bc / N, c = bc % N;
+            const int64_t* mine = positions + bc * k;
+            bool first = true;
+            for (int64_t e = 0; e < c && first; ++e)
+                first = !std::equal(mine, mine + k, positions + (b * N + e) * k);
+            unique[bc] = first;
+        }
+    }
+}
+
+}  // namespace igk

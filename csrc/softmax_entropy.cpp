@@ -1,0 +1,24 @@
+// K1 (see softmax_entropy.h); the math and its derivation live in row_stats_kernel.h.
+#include "softmax_entropy.h"
+
+namespace igk {
+
+int64_t softmax_entropy(const void* logits, Dtype dtype, int64_t V, int64_t R, const int64_t* offsets,
+                        const int64_t* keys, const int64_t* ctr, int64_t S, float temperature,
+                        uint32_t offset, const RowOutputs& out, int num_threads) {
+    RowJob job{};
+    job.base = logits;
+    job.dtype = dtype;
+    job.V = V;
+    job.R = R;
+    job.offsets = offsets;
+    job.keys = keys;
+    job.ctr = ctr;
+    job.S = S;
+    job.temperature = temperature;
+    job.offset = offset;
+    job.num_threads = num_threads;
+    return compute_row_stats(job, out);
+}
+
+}  // namespace igk

@@ -1,0 +1,18 @@
+// K1: softmax statistics and Gumbel-max draws of selected rows, one read per row.
+#pragma once
+
+#include <stdint.h>
+
+#include "row_stats.h"
+
+namespace igk {
+
+// logits: base pointer; row i starts at element offsets[i] and has V contiguous values.
+// keys / ctr: per-row Philox key and counter row (read only when S > 0 and
+// temperature > 0). Outputs are [R] (samples, sample_prob: [R, S] row-major).
+// Returns the lowest i whose row holds NaN / +inf or is entirely -inf, or -1.
+int64_t softmax_entropy(const void* logits, Dtype dtype, int64_t V, int64_t R, const int64_t* offsets,
+                        const int64_t* keys, const int64_t* ctr, int64_t S, float temperature,
+                        uint32_t offset, const RowOutputs& out, int num_threads);
+
+}  // namespace igk
