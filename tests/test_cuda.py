@@ -1,0 +1,174 @@
+"""GPU backends against the reference, on CUDA tensors (skipped without a GPU).
+
+Covers every GPU backend ("cuda" and "triton") on the paths a GPU takes and the CPU tests
+cannot reach: one block per row and the split-vocabulary path (few rows), 16-byte aligned
+and misaligned rows, more draws than one pass takes, bad-row flags (immediate and deferred),
+K2 with a device-side mask, K3 in one launch, and the fused LM head on tensor cores.
+The reference runs on CPU copies of the same inputs.
+"""
+import pytest
+import torch
+from inputs import DTYPES, TOL, gumbel_scores, make_logits
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+import igkernels as igk  # noqa: E402
+from igkernels import cuda as igk_cuda  # noqa: E402,F401  (registers the "cuda" backend)
+from igkernels.linear import linear_softmax_entropy  # noqa: E402
+
+GPU_BACKENDS = ["cuda", "triton"]
+
+
+@pytest.fixture(params=GPU_BACKENDS)
+def gpu(request):
+    reason = igk.dispatch.unavailable_reason(request.param)
+    if reason is not None:
+        pytest.fail(f"GPU backend {request.param!r} is unavailable on a GPU machine: {reason}")
+    return request.param
+
+
+def to_cpu(st):
+    return igk.TokenStats(*(t.cpu() for t in st))
+
+
+def assert_close_stats(got, want, logits, temperature, seed, offset, dtype, rows=None):
+    tol = TOL[dtype]
+    torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
+    torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
+    torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
+    torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
+    assert torch.equal(got.argmax, want.argmax)
+    flat = logits.reshape(-1, logits.shape[-1])
+    if rows is not None:
+        flat = flat[rows]
+    g = got.samples.reshape(flat.shape[0], -1)
+    w = want.samples.reshape(flat.shape[0], -1)
+    for r, s in (g != w).nonzero().tolist():  # only near-ties of the fp32 scores may differ
+        if flat[r, w[r, s]] == float("-inf"):
+            # The reference's g is +inf for word >> 8 == 0xFFFFFF (u rounds to 1); at a banned
+            # token that makes a NaN score, which torch.argmax picks. The kernels never draw -inf.
+            continue
+        ctr = int(rows[r]) if rows is not None else r
+        sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, ctr, s, offset)
+        assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: not a near-tie {sc}"
+    same = got.samples == want.samples
+    torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
+                               **tol["prob"])
+
+
+# Few rows (split-vocabulary path), many rows (one block per row), odd V (misaligned rows).
+SHAPES = [(1, 126464), (3, 32000), (2, 7), (600, 1000), (300, 1003), (5, 126473), (1, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["normal", "peaked", "neg_inf", "ties"])
+def test_softmax_entropy(gpu, shape, dtype, kind, gen):
+    x = make_logits(shape, dtype, kind, gen)
+    xg = x.cuda()
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
+    for temperature, S in ((0.0, 2), (1.0, 1), (0.7, 6)):
+        args = dict(num_samples=S, temperature=temperature, seed=seed, offset=11)
+        want = igk.softmax_entropy(x, backend="reference", **args)
+        got = to_cpu(igk.softmax_entropy(xg, backend=gpu, **args))
+        assert_close_stats(got, want, x, temperature, seed, 11, dtype)
+
+
+def test_rows_and_strides(gpu, gen):
+    base = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)
+    x = base[:, ::2]                                               # non-contiguous, misaligned rows
+    rows = torch.tensor([11, 0, 5, 5, 7], dtype=torch.int64)
+    args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
+    want = igk.softmax_entropy(x, rows=rows, backend="reference", **args)
+    got = to_cpu(igk.softmax_entropy(x.cuda(), rows=rows.cuda(), backend=gpu, **args))
+    assert_close_stats(got, want, x, 0.9, 5, 2, torch.bfloat16, rows=rows)
+    full = igk.softmax_entropy(x.cuda(), backend=gpu, **args)
+    assert torch.equal(full.samples.reshape(12, 3)[rows].cpu(), got.samples)
+
+
+def test_same_draws_across_gpu_backends(gen):
+    x = make_logits((64, 5003), torch.float16, "normal", gen).cuda()
+    draws = [igk.softmax_entropy(x, num_samples=4, temperature=1.0, seed=99, backend=b).samples for b in GPU_BACKENDS]
+    assert (draws[0] != draws[1]).float().mean() <= 1e-3
+
+
+@pytest.mark.parametrize("where", ["nan", "posinf", "allneginf"])
+@pytest.mark.parametrize("R", [2, 700])   # split path and one block per row
+def test_bad_rows(gpu, where, R, gen):
+    x = make_logits((R, 4099), torch.bfloat16, "normal", gen)
+    bad = R - 2
+    if where == "allneginf":
+        x[bad] = float("-inf")
+    else:
+        x[bad, 1234] = float("nan") if where == "nan" else float("inf")
+    xg = x.cuda()
+    with pytest.raises(ValueError, match=f"logits row {bad} "):
+        igk.softmax_entropy(xg, backend=gpu)
+    if gpu == "cuda":
+        with pytest.raises(ValueError, match=f"logits row {bad} "):
+            with igk_cuda.deferred_checks():
+                st = igk.softmax_entropy(xg, backend="cuda")   # no sync, no raise here
+                assert st.entropy.shape == (R,)
+        mask = torch.zeros(1, R, dtype=torch.bool)
+        mask[0, bad] = True
+        with pytest.raises(ValueError, match=f"logits row {bad} "):
+            igk.state_uncertainty(xg[None], mask.cuda(), backend="cuda")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,T,V", [(2, 5, 126464), (8, 256, 1000), (3, 40, 1001)])
+def test_state_uncertainty(gpu, dtype, B, T, V, gen):
+    x = make_logits((B, 2 * T, V), dtype, "normal", gen)[:, ::2]    # strided T
+    mask = torch.rand(B, T, generator=gen) < 0.5
+    mask[0] = False                                                  # an empty row gives 0
+    want = igk.state_uncertainty(x, mask, backend="reference")
+    got = igk.state_uncertainty(x.cuda(), mask.cuda(), backend=gpu)
+    torch.testing.assert_close(got.cpu(), want, **TOL[dtype]["entropy"])
+    assert got[0].item() == 0.0
+    assert torch.equal(got, igk.state_uncertainty(x.cuda(), mask.cuda(), backend=gpu))  # deterministic
+
+
+@pytest.mark.parametrize("B,T,k,N,tau", [(3, 37, 4, 8, 0.1), (2, 1024, 16, 8, 0.2), (4, 5000, 3, 5, 1.0),
+                                         (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0)])
+def test_sample_candidates(gpu, B, T, k, N, tau, gen):
+    conf = torch.rand(B, T, generator=gen)
+    conf[:, ::7] = conf[:, 1:2]                                      # exact ties
+    valid = torch.rand(B, T, generator=gen) < 0.6
+    args = dict(k=k, num_candidates=N, position_temperature=tau, seed=1234, offset=3)
+    want = igk.sample_candidates(conf, valid, backend="reference", **args)
+    got = igk.sample_candidates(conf.cuda(), valid.cuda(), backend=gpu, **args)
+    assert torch.equal(got.positions.cpu(), want.positions)
+    assert torch.equal(got.unique.cpu(), want.unique)
+    per_candidate = conf[:, None, :].expand(B, N, T).contiguous()   # [B, N, T] input, same result
+    got2 = igk.sample_candidates(per_candidate.cuda(), valid.cuda(), backend=gpu, **args)
+    assert torch.equal(got2.positions.cpu(), want.positions)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("R,D,V", [(300, 256, 32003), (2048, 512, 126464), (5, 128, 1000)])
+def test_linear_softmax_entropy(dtype, R, D, V, gen):
+    """Inputs on a 1/64 grid make the fp32 dot exact in any order (tests/test_linear_softmax_entropy.py)."""
+    def grid(shape, scale, lim):
+        return (torch.round(torch.randn(shape, generator=gen) * scale * 64) / 64).clamp(-lim, lim - 1 / 64)
+    h = grid((R, D), 0.5, 4).to(dtype)
+    w = grid((V, D), 0.05, 1).to(dtype)
+    b = grid((V,), 0.5, 1).to(dtype)
+    rows = torch.randperm(R, generator=gen)[: max(1, R // 2)]
+    logits = (h.cuda() @ w.cuda().T + b.cuda()).cpu()
+    args = dict(num_samples=2, temperature=1.0, seed=42, offset=7)
+    want = igk.softmax_entropy(logits, rows=rows, backend="reference", **args)
+    got = to_cpu(linear_softmax_entropy(h.cuda(), w.cuda(), bias=b.cuda(), rows=rows.cuda(), **args))
+    assert_close_stats(got, want, logits, 1.0, 42, 7, dtype, rows=rows)
+
+
+def test_linear_memory_is_o_rows(gen):
+    R, D, V = 4096, 1024, 126464
+    h = torch.randn(R, D, generator=gen).bfloat16().cuda()
+    w = (torch.randn(V, D, generator=gen) * 0.03).bfloat16().cuda()
+    linear_softmax_entropy(h, w)                                     # compile outside the measurement
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    linear_softmax_entropy(h, w, num_samples=1, temperature=1.0)
+    extra = torch.cuda.max_memory_allocated() - base
+    assert extra < 64 * R * 1024, f"{extra} bytes for {R} rows"    # logits would be R * V * 2 = 1 GB
