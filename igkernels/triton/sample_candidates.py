@@ -23,8 +23,8 @@ import triton.language as tl
 
 from .philox import POSITION_DOMAIN, gumbel_at, split_key
 
-_TAKEN = -9223372036854775807  # below every real key (ord(-inf) << 32 is about -9.19e18)
-_NONE = 2147483647
+_TAKEN = tl.constexpr(-9223372036854775807)  # below every real key (ord(-inf) << 32 is about -9.19e18)
+_NONE = tl.constexpr(2147483647)
 
 
 @triton.jit(do_not_specialize=["T", "N", "k", "tau", "offset", "s_b", "s_n", "s_t"])

@@ -12,9 +12,12 @@ Math (f = fp32 logits of one row, V columns, tiles of BLOCK columns):
   one exp per element and one block-wide max; the lanes are summed once at the end. Then
       lse = m + log s,   entropy = -sum p log p = -sum p (f - lse) = log s - t / s,
       max_prob = exp(m - lse) = 1 / s.
-  Argmax and second: each lane keeps its top two values (duplicates count) and the lowest
-  index of its top value (strict > across ascending tiles). Row argmax = lowest index among
-  lanes holding the max; second = max(all lanes' second, top of every other lane).
+  Argmax: when a tile raises m (strictly), argmax = the lowest column of that tile equal to
+  the new m; a later tile that only ties keeps the earlier, lower index. Second: each lane
+  keeps its top two values (duplicates count); second = max(all lanes' second, top of every
+  lane but one lane holding m).
+  Bad rows: NaN or +inf turn exp(f - m) (or a rescale, inf - inf) into NaN, which the sums
+  carry to the end, so status = (s is NaN) or (m = -inf, an all -inf row).
   Gumbel-max draw s: argmax_v f_v + temperature * g_{s,v} (multiply then add: the kernels are
   compiled without FMA contraction); per tile a max and the lowest index reaching it, kept
   when strictly above the running best. sample_prob = exp(f_draw - lse), f_draw read back
@@ -32,70 +35,97 @@ With HAS_MASK (K2) a row whose mask byte is 0 reads nothing and reports entropy 
 """
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
 from .philox import gumbel_tile, split_key
 
-_BIG = 2147483647
+_BIG = tl.constexpr(2147483647)
+
+
+@triton.jit
+def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
+                 k0, k1, ctr, s_lo, n_s, temperature, offset,
+                 BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, MASKED: tl.constexpr):
+    """Fold columns start .. start + BLOCK - 1 into the lane state (MASKED: only those < v_hi).
+
+    NaN and +inf are not tested for: either makes exp(f - m) (or a later rescale) NaN,
+    which the sums carry to the end, where s != s marks the row bad.
+    """
+    v = start + tl.arange(0, BLOCK)
+    if MASKED:
+        f = tl.load(row_ptr + v, mask=v < v_hi, other=float("-inf")).to(tl.float32)
+    else:
+        f = tl.load(row_ptr + v).to(tl.float32)
+    top2 = tl.maximum(top2, tl.minimum(top1, f))
+    top1 = tl.maximum(top1, f)
+    m_new = tl.max(top1, axis=0)
+    if m_new > m:
+        # The max moved into this tile (rare after the first tiles): its lowest index.
+        amax = tl.min(tl.where(f == m_new, v, _BIG), axis=0)
+    seen = m > float("-inf")
+    d = tl.where(seen, m, 0.0) - tl.where(seen, m_new, 0.0)
+    a = tl.where(seen, tl.exp(d), 0.0)
+    t_vec = a * (t_vec + d * s_vec)
+    s_vec = a * s_vec
+    neg = f == float("-inf")
+    x = tl.where(neg, 0.0, f - m_new)
+    e = tl.where(neg, 0.0, tl.exp(x))
+    s_vec += e
+    t_vec += e * x
+    if HAS_SAMPLES:
+        s_ar = tl.arange(0, S_BLOCK)
+        for j in range(n_s):
+            g = gumbel_tile(start, k0, k1, ctr, (s_lo + j).to(tl.uint32), offset, BLOCK)
+            sc = f + temperature * g
+            tmax = tl.max(sc, axis=0)
+            tidx = tl.min(tl.where(sc == tmax, v, _BIG), axis=0)
+            hit = (s_ar == j) & (tmax > sb_score)
+            sb_score = tl.where(hit, tmax, sb_score)
+            sb_idx = tl.where(hit, tidx, sb_idx)
+    return top1, top2, s_vec, t_vec, m_new, amax, sb_score, sb_idx
 
 
 @triton.jit
 def _reduce_vocab(row_ptr, v_lo, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset,
                   BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr):
-    """Reduce columns [v_lo, v_hi) (v_lo a multiple of BLOCK) to the row summary."""
-    cols = tl.arange(0, BLOCK)
+    """Reduce columns [v_lo, v_hi) (v_lo a multiple of BLOCK) to (m, s, t, argmax, second,
+    per-sample best score and index).
+
+    Full tiles load without a mask (so loads vectorise); at most one masked tail tile.
+    """
     top1 = tl.full([BLOCK], float("-inf"), tl.float32)
     top2 = tl.full([BLOCK], float("-inf"), tl.float32)
-    idx1 = tl.zeros([BLOCK], tl.int32)
     s_vec = tl.zeros([BLOCK], tl.float32)
     t_vec = tl.zeros([BLOCK], tl.float32)
-    bad = tl.zeros([BLOCK], tl.int1)
     m = tl.full([], float("-inf"), tl.float32)
-    s_ar = tl.arange(0, S_BLOCK)
+    amax = tl.full([], 0, tl.int32)
     sb_score = tl.full([S_BLOCK], float("-inf"), tl.float32)
     sb_idx = tl.zeros([S_BLOCK], tl.int32)
-    for start in range(v_lo, v_hi, BLOCK):
-        v = start + cols
-        f = tl.load(row_ptr + v, mask=v < v_hi, other=float("-inf")).to(tl.float32)
-        bad = bad | (f != f) | (f == float("inf"))
-        top2 = tl.maximum(top2, tl.minimum(top1, f))
-        upd = f > top1
-        top1 = tl.where(upd, f, top1)
-        idx1 = tl.where(upd, v, idx1)
-        m_new = tl.max(top1, axis=0)
-        seen = m > float("-inf")
-        d = tl.where(seen, m, 0.0) - tl.where(seen, m_new, 0.0)
-        a = tl.where(seen, tl.exp(d), 0.0)
-        t_vec = a * (t_vec + d * s_vec)
-        s_vec = a * s_vec
-        fin = f > float("-inf")
-        x = tl.where(fin, f - m_new, 0.0)
-        e = tl.where(fin, tl.exp(x), 0.0)
-        s_vec += e
-        t_vec += e * x
-        m = m_new
-        if HAS_SAMPLES:
-            for j in range(n_s):
-                g = gumbel_tile(start, k0, k1, ctr, (s_lo + j).to(tl.uint32), offset, BLOCK)
-                sc = f + temperature * g
-                tmax = tl.max(sc, axis=0)
-                tidx = tl.min(tl.where(sc == tmax, v, _BIG), axis=0)
-                hit = (s_ar == j) & (tmax > sb_score)
-                sb_score = tl.where(hit, tmax, sb_score)
-                sb_idx = tl.where(hit, tidx, sb_idx)
-    amax = tl.min(tl.where(top1 == m, idx1, _BIG), axis=0)
-    winner = (top1 == m) & (idx1 == amax)
-    second = tl.maximum(tl.max(top2, axis=0), tl.max(tl.where(winner, float("-inf"), top1), axis=0))
-    bad_any = tl.max(bad.to(tl.int32), axis=0)
-    return m, tl.sum(s_vec, axis=0), tl.sum(t_vec, axis=0), amax, second, bad_any, sb_score, sb_idx
+    v_full = v_lo + (tl.maximum(v_hi - v_lo, 0) // BLOCK) * BLOCK
+    for start in tl.range(v_lo, v_full, BLOCK, num_stages=4):
+        top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx = _tile_update(
+            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
+            k0, k1, ctr, s_lo, n_s, temperature, offset, BLOCK, S_BLOCK, HAS_SAMPLES, False)
+    for start in range(v_full, v_hi, BLOCK):
+        top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx = _tile_update(
+            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
+            k0, k1, ctr, s_lo, n_s, temperature, offset, BLOCK, S_BLOCK, HAS_SAMPLES, True)
+    # Second largest counting duplicates: every lane's second, and the top of all lanes but
+    # one lane holding the max (lanes hold distinct columns, so a tie shows up either way).
+    lane = tl.arange(0, BLOCK)
+    first_lane = tl.min(tl.where(top1 == m, lane, _BIG), axis=0)
+    others = tl.max(tl.where(lane == first_lane, float("-inf"), top1), axis=0)
+    second = tl.maximum(tl.max(top2, axis=0), others)
+    return m, tl.sum(s_vec, axis=0), tl.sum(t_vec, axis=0), amax, second, sb_score, sb_idx
 
 
 @triton.jit
 def _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-               S_BLOCK: tl.constexpr, HAS_MASK: tl.constexpr):
+               S_BLOCK: tl.constexpr, HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
     """(element offset, active, v_hi, k0, k1, ctr, first sample, samples in this chunk) of a row."""
-    off = tl.load(offsets + pid)
+    off = tl.multiple_of(tl.load(offsets + pid), ALIGN)
     if HAS_MASK:
         active = tl.load(mask_ptr + pid) != 0
     else:
@@ -109,14 +139,14 @@ def _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
 
 
 @triton.jit
-def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, bad_any, s_lo, n_s, sb_idx,
+def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
                ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
                S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, ENTROPY_ONLY: tl.constexpr):
     """Turn the row summary into the outputs; chunk 0 writes the statistics."""
     log_s = tl.log(s)
     lse = m + log_s
     first = chunk == 0
-    status = active & ((bad_any != 0) | (m == float("-inf")))
+    status = active & ((s != s) | (m == float("-inf")))
     tl.store(status_ptr + pid, status.to(tl.int32), mask=first)
     tl.store(ent_ptr + pid, tl.where(active, log_s - t / s, 0.0), mask=first)
     if not ENTROPY_ONLY:
@@ -133,40 +163,40 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, bad_any, s_lo
             tl.store(sprob_ptr + out, tl.exp(f_draw - lse), mask=live)
 
 
-@triton.jit(do_not_specialize=["R", "V", "S", "temperature", "offset"])
+@triton.jit(do_not_specialize=["R", "S", "temperature", "offset"])
 def softmax_entropy_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
                            ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr,
                            samples_ptr, sprob_ptr, R, V, S, temperature, offset,
                            BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
-                           HAS_MASK: tl.constexpr, ENTROPY_ONLY: tl.constexpr):
+                           HAS_MASK: tl.constexpr, ENTROPY_ONLY: tl.constexpr, ALIGN: tl.constexpr):
     """Grid (rows * sample chunks,): one program reduces a whole row."""
     pid = tl.program_id(0) % R
     chunk = tl.program_id(0) // R
     off, active, v_hi, k0, k1, ctr, s_lo, n_s = _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-                                                            S_BLOCK, HAS_MASK)
+                                                            S_BLOCK, HAS_MASK, ALIGN)
     row_ptr = logits + off
-    m, s, t, amax, second, bad_any, sb_score, sb_idx = _reduce_vocab(
+    m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
         row_ptr, 0, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset.to(tl.uint32),
         BLOCK, S_BLOCK, HAS_SAMPLES)
-    _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, bad_any, s_lo, n_s, sb_idx,
+    _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
                ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
                S_BLOCK, HAS_SAMPLES, ENTROPY_ONLY)
 
 
-@triton.jit(do_not_specialize=["R", "V", "S", "temperature", "offset", "SLICE"])
+@triton.jit(do_not_specialize=["R", "S", "temperature", "offset"])
 def softmax_entropy_split_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
-                                 p_m, p_s, p_t, p_idx, p_second, p_bad, p_score, p_sidx,
+                                 p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
                                  R, V, S, temperature, offset, SLICE, NSPLIT,
                                  BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
-                                 HAS_MASK: tl.constexpr):
+                                 HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
     """Grid (rows * sample chunks, slices): one program reduces one vocabulary slice."""
     pid = tl.program_id(0) % R
     chunk = tl.program_id(0) // R
     sl = tl.program_id(1)
     off, active, v_hi, k0, k1, ctr, s_lo, n_s = _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-                                                            S_BLOCK, HAS_MASK)
+                                                            S_BLOCK, HAS_MASK, ALIGN)
     v_lo = sl * SLICE
-    m, s, t, amax, second, bad_any, sb_score, sb_idx = _reduce_vocab(
+    m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
         logits + off, v_lo, tl.minimum(v_hi, v_lo + SLICE), k0, k1, ctr, s_lo, n_s, temperature,
         offset.to(tl.uint32), BLOCK, S_BLOCK, HAS_SAMPLES)
     part = pid.to(tl.int64) * NSPLIT + sl
@@ -176,7 +206,6 @@ def softmax_entropy_split_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
     tl.store(p_t + part, t, mask=first)
     tl.store(p_idx + part, amax, mask=first)
     tl.store(p_second + part, second, mask=first)
-    tl.store(p_bad + part, bad_any, mask=first)
     if HAS_SAMPLES:
         s_ar = tl.arange(0, S_BLOCK)
         out = part * S + s_lo + s_ar
@@ -186,7 +215,7 @@ def softmax_entropy_split_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
 
 @triton.jit(do_not_specialize=["R", "S"])
 def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
-                                   p_m, p_s, p_t, p_idx, p_second, p_bad, p_score, p_sidx,
+                                   p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
                                    ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr,
                                    samples_ptr, sprob_ptr, R, S, NSPLIT,
                                    S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
@@ -207,7 +236,6 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
     t = tl.full([], 0.0, tl.float32)
     second = tl.full([], float("-inf"), tl.float32)
     amax = tl.full([], 0, tl.int32)
-    bad_any = tl.full([], 0, tl.int32)
     sb_score = tl.full([S_BLOCK], float("-inf"), tl.float32)
     sb_idx = tl.zeros([S_BLOCK], tl.int32)
     for sl in range(NSPLIT):
@@ -227,7 +255,6 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
         second = tl.maximum(tl.maximum(second, tl.load(p_second + part)), tl.minimum(m, pm))
         amax = tl.where(pm > m, tl.load(p_idx + part), amax)
         m = m_new
-        bad_any = tl.maximum(bad_any, tl.load(p_bad + part))
         if HAS_SAMPLES:
             live = s_ar < n_s
             sc = tl.load(p_score + part * S + s_lo + s_ar, mask=live, other=float("-inf"))
@@ -235,7 +262,7 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
             hit = sc > sb_score
             sb_score = tl.where(hit, sc, sb_score)
             sb_idx = tl.where(hit, si, sb_idx)
-    _store_row(pid, logits + off, active, chunk, m, s, t, amax, second, bad_any, s_lo, n_s, sb_idx,
+    _store_row(pid, logits + off, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
                ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
                S_BLOCK, HAS_SAMPLES, ENTROPY_ONLY)
 
@@ -249,13 +276,21 @@ _MAX_S_BLOCK = 32
 
 
 def _tile(V: int) -> tuple[int, int]:
-    """(BLOCK, num_warps): a whole row when it fits in 4096 columns, else 4096-column tiles
-    with 16 warps, i.e. 8 contiguous elements per thread (one 16-byte load for bf16/fp16)."""
+    """(BLOCK, num_warps): the whole row when it fits in 2048 columns, else 2048-column tiles
+    with 8 warps: 8 contiguous elements per thread (16-byte loads for bf16/fp16, two for fp32).
+
+    Sizing (ptxas for sm_90): the lane state costs about 12 registers per element held, so
+    8 elements per thread is ~110 registers; 2048 x 8 warps then fits two programs per SM,
+    each with three tiles in flight through the 4-stage cp.async pipeline of the tile loop
+    (about 24 KB of bf16 in flight per SM, what H100/H200 bandwidth x latency asks for),
+    and the per-tile block reductions of one program overlap the other's loads. 4096 x 16
+    warps holds the same bytes in flight but only one program per SM.
+    """
     if FORCE_BLOCK is not None:
         block = FORCE_BLOCK
     else:
-        block = min(4096, max(16, triton.next_power_of_2(V)))
-    return block, max(1, min(16, block // 256))
+        block = min(2048, max(16, triton.next_power_of_2(V)))
+    return block, max(1, min(8, block // 256))
 
 
 def _num_slices(R: int, V: int, block: int, device) -> int:
@@ -265,11 +300,21 @@ def _num_slices(R: int, V: int, block: int, device) -> int:
         return min(FORCE_SPLIT, tiles)
     if device.type != "cuda" or tiles < 4:
         return 1
-    import torch
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     if R >= 2 * sms:
         return 1
     return min(tiles, triton.cdiv(4 * sms, R))
+
+
+def _alignment(logits) -> int:
+    """Largest power of two (up to 16 bytes' worth of elements) dividing every row's element
+    offset: the base pointer's alignment and every leading stride that can be non-zero."""
+    esize = logits.element_size()
+    align = 16 // esize
+    while align > 1 and (logits.data_ptr() % (align * esize)
+                         or any(st % align for n, st in zip(logits.shape[:-1], logits.stride()[:-1]) if n > 1)):
+        align //= 2
+    return align
 
 
 def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, status, samples, sprob,
@@ -278,8 +323,6 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
 
     ``mask``: None, or uint8 [R]; rows with mask 0 are skipped (entropy 0, status 0).
     """
-    import torch
-
     R, V = offsets.numel(), logits.shape[-1]
     block, warps = _tile(V)
     has_samples = S > 0 and temperature > 0.0 and not entropy_only
@@ -289,10 +332,11 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
     mask = mask if has_mask else status
     nsplit = _num_slices(R, V, block, logits.device)
     common = dict(S_BLOCK=s_block, HAS_SAMPLES=has_samples, HAS_MASK=has_mask)
+    align = _alignment(logits)
     if nsplit == 1:
         softmax_entropy_kernel[(R * chunks,)](
             logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, status, samples, sprob,
-            R, V, S, temperature, offset, BLOCK=block, ENTROPY_ONLY=entropy_only, num_warps=warps,
+            R, V, S, temperature, offset, BLOCK=block, ENTROPY_ONLY=entropy_only, ALIGN=align, num_warps=warps,
             enable_fp_fusion=False, **common)
         return
     tiles = triton.cdiv(V, block)
@@ -300,15 +344,15 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
     nsplit = triton.cdiv(V, slice_cols)
     dev = logits.device
     p_m, p_s, p_t, p_second = (torch.empty(R * nsplit, dtype=torch.float32, device=dev) for _ in range(4))
-    p_idx, p_bad = (torch.empty(R * nsplit, dtype=torch.int32, device=dev) for _ in range(2))
+    p_idx = torch.empty(R * nsplit, dtype=torch.int32, device=dev)
     n_part = R * nsplit * S if has_samples else 1
     p_score = torch.empty(n_part, dtype=torch.float32, device=dev)
     p_sidx = torch.empty(n_part, dtype=torch.int32, device=dev)
     softmax_entropy_split_kernel[(R * chunks, nsplit)](
-        logits, offsets, keys, ctr, mask, p_m, p_s, p_t, p_idx, p_second, p_bad, p_score, p_sidx,
-        R, V, S, temperature, offset, slice_cols, nsplit, BLOCK=block, num_warps=warps,
+        logits, offsets, keys, ctr, mask, p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
+        R, V, S, temperature, offset, slice_cols, nsplit, BLOCK=block, ALIGN=align, num_warps=warps,
         enable_fp_fusion=False, **common)
     softmax_entropy_combine_kernel[(R * chunks,)](
-        logits, offsets, mask, p_m, p_s, p_t, p_idx, p_second, p_bad, p_score, p_sidx,
+        logits, offsets, mask, p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
         ent, lse, maxp, amax, second, status, samples, sprob, R, S, nsplit,
         ENTROPY_ONLY=entropy_only, num_warps=max(1, min(4, s_block // 32)), **common)
