@@ -157,6 +157,8 @@ def main(argv=None):
         opt.step()
         sched.step()
         running += loss.item()
+        if step % 100 == 0:
+            print(f"step {step} loss {loss.item():.4f} elapsed {time.time() - start:.0f}s", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
             acc = {t: held_out_accuracy(model, data[t][1]) for t in tasks.TASKS}
             elapsed = time.time() - start
