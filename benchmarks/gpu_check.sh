@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one GPU command of issue 4: build in place, run the GPU tests, then the benchmarks,
+# whose table is printed last; full results go to benchmarks/results/*.json (and $OUT).
+# Needs an NVIDIA GPU, nvcc and the Python packages of the build (setuptools, pybind11,
+# cmake, ninja) already installed: nothing is downloaded. Budget: under 8 minutes on an H200.
+#
+#   bash benchmarks/gpu_check.sh
+# Environment: PYTHON (default python3), IGK_CUDA_ARCHS (default 90 here: the check runs on
+# a Hopper GPU; pip install alone builds "80;90"), MAX_JOBS (default: all cores).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  echo "no CUDA GPU found: $("$PY" -c 'import torch; print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device")' 2>&1 | tail -1)" >&2
+  exit 2
+fi
+if ! command -v nvcc >/dev/null && [ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
+  echo "gpu_check: nvcc not found (PATH or CUDA_HOME): igkernels._C_cuda cannot be built" >&2
+  exit 2
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv || true
+
+export IGK_CUDA_ARCHS=${IGK_CUDA_ARCHS:-90}
+export MAX_JOBS=${MAX_JOBS:-$(nproc)}
+start=$(date +%s)
+"$PY" -m pip install --no-build-isolation --no-deps -e . || { echo "gpu_check: build failed" >&2; exit 1; }
+"$PY" -c 'import igkernels._C_cuda' || { echo "gpu_check: igkernels._C_cuda was not built" >&2; exit 1; }
+echo "[gpu_check] build: $(( $(date +%s) - start )) s"
+
+status=0
+start=$(date +%s)
+# The GPU subset; a failure is reported but the benchmarks still run (GPU time is scarce).
+"$PY" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py tests/test_linear_softmax_entropy.py || status=1
+echo "[gpu_check] tests: $(( $(date +%s) - start )) s"
+
+"$PY" benchmarks/gpu_check.py "$@" || status=1
+exit $status
