@@ -1,8 +1,10 @@
 """Builds igkernels._C (and igkernels._C_cuda when nvcc and the CUDA sources exist) with
 CMake + ninja; see CMakeLists.txt. Metadata lives in pyproject.toml.
 
-Environment: MAX_JOBS (parallel compile jobs, default 2), IGK_CUDA=0 (skip CUDA even if
-nvcc is found), IGK_CUDA_ARCHS (default "80;90"), CUDA_HOME.
+Environment: MAX_JOBS (parallel compile jobs, default 2); IGK_CUDA: unset builds the CUDA
+extension when nvcc and its sources are there and only warns if that fails (the package
+works without it), 1 makes such a failure fatal, 0 skips CUDA; IGK_CUDA_ARCHS (default
+"80;90"); CUDA_HOME.
 """
 from __future__ import annotations
 
@@ -30,12 +32,16 @@ def _nvcc() -> str | None:
 
 def _want_cuda() -> str | None:
     """nvcc's path when the CUDA extension should be built."""
-    if os.environ.get("IGK_CUDA", "1") == "0":
+    if os.environ.get("IGK_CUDA") == "0":
         return None
     sources = list((ROOT / "csrc" / "cuda").glob("*.cu"))
     if not sources or not (ROOT / "python" / "cuda_bindings.cpp").exists():
         return None
     return _nvcc()
+
+
+def _warn(msg: str) -> None:
+    print(f"WARNING: igkernels: {msg}", file=sys.stderr)
 
 
 class CMakeExtension(Extension):
@@ -45,30 +51,55 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
-    def build_extension(self, ext: CMakeExtension) -> None:
+    """One CMake build tree for both extensions; an optional CUDA extension that fails to
+    configure or build is dropped (with a warning) unless IGK_CUDA=1."""
+
+    def run(self) -> None:
+        self._tree = Path(self.build_temp).resolve() / "cmake"
+        self._tree.mkdir(parents=True, exist_ok=True)
+        cuda_fatal = os.environ.get("IGK_CUDA") == "1"
+        cuda = any(e.target == "_C_cuda" for e in self.extensions)
+        if cuda:
+            try:
+                self._configure(_want_cuda())
+                self._build("_C_cuda")
+            except subprocess.CalledProcessError:
+                if cuda_fatal:
+                    raise
+                _warn("building the CUDA extension igkernels._C_cuda failed; installing without it "
+                      "(set IGK_CUDA=1 to make this fatal)")
+                cuda = False
+        if not cuda:
+            self.extensions = [e for e in self.extensions if e.target != "_C_cuda"]
+            self._configure(None)
+        super().run()
+
+    def _configure(self, nvcc: str | None) -> None:
         import pybind11
 
-        extdir = Path(self.get_ext_fullpath(ext.name)).parent.resolve()
-        build_temp = Path(self.build_temp).resolve() / "cmake"
-        build_temp.mkdir(parents=True, exist_ok=True)
-        nvcc = _want_cuda()
+        extdir = Path(self.get_ext_fullpath("igkernels._C")).parent.resolve()
         args = [
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={extdir}",
             f"-DPython_EXECUTABLE={sys.executable}",
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
             "-DCMAKE_BUILD_TYPE=Release",
         ]
-        if shutil.which("ninja"):
+        if shutil.which("ninja") and not (self._tree / "CMakeCache.txt").exists():
             args += ["-G", "Ninja"]
         if nvcc:
             archs = os.environ.get("IGK_CUDA_ARCHS", "80;90")
             args += ["-DIGK_CUDA=ON", f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DIGK_CUDA_ARCHS={archs}"]
         else:
             args += ["-DIGK_CUDA=OFF"]
-        subprocess.run(["cmake", str(ROOT), *args], cwd=build_temp, check=True)
+        subprocess.run(["cmake", str(ROOT), *args], cwd=self._tree, check=True)
+
+    def _build(self, target: str) -> None:
         jobs = os.environ.get("MAX_JOBS", "2")
-        subprocess.run(["cmake", "--build", ".", "--target", ext.target, "--parallel", jobs],
-                       cwd=build_temp, check=True)
+        subprocess.run(["cmake", "--build", ".", "--target", target, "--parallel", jobs],
+                       cwd=self._tree, check=True)
+
+    def build_extension(self, ext: CMakeExtension) -> None:
+        self._build(ext.target)
 
 
 ext_modules = [CMakeExtension("igkernels._C", "_C")]

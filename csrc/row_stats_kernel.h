@@ -4,19 +4,21 @@
 //
 // X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask); set1, load, store,
 // from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps semantics:
-// the second operand when unordered), exp, gt, eq, bad (NaN or +inf), blend, blend_idx,
-// iota, mask_or, any, first, hmax, keep_first, nan_to_inf, and
-// gumbel_block(k0, k1, group0, c1, c2, c3, g[4]): the Gumbel noise of the 4W columns
-// 4*group0 .. 4*group0 + 4W - 1, g[k] holding columns 4*group0 + kW .. + W - 1.
+// the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0]), gt, eq,
+// bad (NaN or +inf), blend, blend_idx, iota, add_idx, mask_or, any, any_gt, first, hmax,
+// keep_first, nan_to_inf, and gumbel_block(k0, k1, group0, c1, c2, c3, g[4]): the Gumbel
+// noise of the 4W columns 4*group0 .. 4*group0 + 4W - 1, g[k] holding columns
+// 4*group0 + kW .. + W - 1.
 //
-// Math. Lane l of a segment sees the columns v = l (mod W). It keeps its running max m,
+// Math. Lane l of a segment sees the columns v = l (mod 2W). It keeps its running max m,
 // the largest logit before m took its value (second), and
 //     s = sum_v exp(f_v - m),   t = sum_v exp(f_v - m) (f_v - m)
 // over its finite f_v. Per chunk the new max m' is found first, then the sums move to it:
 // with d = m - m', exp(f - m') = exp(d) exp(f - m) and (f - m') = (f - m) + d, so
 //     s' = exp(d) s,   t' = exp(d) (t + s d),
-// after which the chunk adds exp(x) and exp(x) x, x = f - m'. -inf logits give x = -inf;
-// clamping x (and d) to -FLT_MAX makes exp(x) exactly 0 and exp(x) x a zero, never NaN.
+// after which the chunk adds exp(x) and exp(x) x, x = f - m'. x and d are clamped to
+// kMinExp = -110, where exp is exactly 0 in fp32: -inf logits (and -inf - -inf = NaN,
+// which max() also maps to the clamp) then add exactly 0 to both sums, never NaN.
 // Lanes are combined the same way in double (merge_lanes). Per row, with the segments
 // merged likewise: lse = m + log s, entropy = log s - t / s (from -sum p log p with
 // log p = f - m - log s), max_prob = 1 / s.
@@ -29,6 +31,8 @@
 // The including .cpp provides <float.h>, <math.h> and row_stats.h, half.h, philox.h.
 
 namespace {
+
+constexpr float kMinExp = -110.0f;
 
 template <class X>
 void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, float* buf) {
@@ -78,8 +82,9 @@ void draw_chunk(const RowJob& job, int64_t row, int64_t c0, int n, int nb, const
                 sc[k] = X::nan_to_inf(X::add(X::load(buf + q + k * W), X::mul(temp, g[k])));
                 sc[k] = X::keep_first(sc[k], n - (q + k * W));
             }
-            const float h = X::hmax(X::max(X::max(sc[0], sc[1]), X::max(sc[2], sc[3])));
-            if (!(h > b.score)) continue;
+            const F top = X::max(X::max(sc[0], sc[1]), X::max(sc[2], sc[3]));
+            if (!X::any_gt(top, b.score)) continue;
+            const float h = X::hmax(top);
             for (int k = 0; k < 4; ++k) {
                 const M e = X::eq(sc[k], X::set1(h));
                 if (X::any(e)) {
@@ -108,52 +113,74 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     if (draw)
         for (int64_t st = 0; st < job.S; ++st) best[st] = StreamBest{-INFINITY, -INFINITY, -1};
 
-    const F neg_inf = X::set1(-INFINITY), lowest = X::set1(-FLT_MAX);
-    F m = neg_inf, second = neg_inf, s = X::set1(0.0f), t = X::set1(0.0f);
-    I arg = X::iota(0);
-    M bad = X::mask_none(), fin = X::mask_none();
+    // U independent lane sets (U * W lanes in all) break the compare -> blend and add
+    // dependency chains of a single set.
+    constexpr int U = 2;
+    const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp);
+    F m[U], second[U], s[U], t[U];
+    I arg[U];
+    for (int u = 0; u < U; ++u) {
+        m[u] = second[u] = neg_inf;
+        s[u] = t[u] = X::set1(0.0f);
+        arg[u] = X::iota(0);
+    }
+    M bad = X::mask_none();
     for (int64_t c0 = v_begin; c0 < v_end; c0 += kChunk) {
         const int n = (int)(v_end - c0 < kChunk ? v_end - c0 : kChunk);
         const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
         load_chunk<X>(job, base, c0, n, nb, buf);
-        const F m_old = m;
-        for (int q = 0; q < nb; q += W) {
-            const F f = X::load(buf + q);
-            bad = X::mask_or(bad, X::bad(f));
-            fin = X::mask_or(fin, X::gt(f, neg_inf));
-            const M up = X::gt(f, m);
-            second = X::blend(up, X::max(second, f), m);
-            m = X::blend(up, m, f);
-            arg = X::blend_idx(up, arg, X::iota((int32_t)(c0 + q)));
+        F m_old[U];
+        I col[U];
+        for (int u = 0; u < U; ++u) {
+            m_old[u] = m[u];
+            col[u] = X::iota((int32_t)(c0 + u * W));
         }
-        const F d = X::max(X::sub(m_old, m), lowest);
-        const F scale = X::exp(d);
-        t = X::mul(scale, X::fmadd(s, d, t));
-        s = X::mul(scale, s);
-        for (int q = 0; q < nb; q += W) {
-            const F x = X::max(X::sub(X::load(buf + q), m), lowest);
-            const F e = X::exp(x);
-            s = X::add(s, e);
-            t = X::fmadd(e, x, t);
+        for (int q = 0; q < nb; q += U * W) {
+            for (int u = 0; u < U; ++u) {
+                const F f = X::load(buf + q + u * W);
+                bad = X::mask_or(bad, X::bad(f));
+                const M up = X::gt(f, m[u]);
+                second[u] = X::blend(up, X::max(second[u], f), m[u]);
+                m[u] = X::blend(up, m[u], f);
+                arg[u] = X::blend_idx(up, arg[u], col[u]);
+                col[u] = X::add_idx(col[u], U * W);
+            }
+        }
+        for (int u = 0; u < U; ++u) {
+            const F d = X::max(X::sub(m_old[u], m[u]), clamp);
+            const F scale = X::exp_clamped(d);
+            t[u] = X::mul(scale, X::fmadd(s[u], d, t[u]));
+            s[u] = X::mul(scale, s[u]);
+        }
+        for (int q = 0; q < nb; q += U * W) {
+            for (int u = 0; u < U; ++u) {
+                const F x = X::max(X::sub(X::load(buf + q + u * W), m[u]), clamp);
+                const F e = X::exp_clamped(x);
+                s[u] = X::add(s[u], e);
+                t[u] = X::fmadd(e, x, t[u]);
+            }
         }
         if (draw) draw_chunk<X>(job, row, c0, n, nb, buf, best);
     }
 
-    alignas(64) float ml[W], sl[W], tl[W], secl[W];
-    alignas(64) int32_t al[W];
-    X::store(ml, m);
-    X::store(sl, s);
-    X::store(tl, t);
-    X::store(secl, second);
-    X::store_idx(al, arg);
+    constexpr int L = U * W;
+    alignas(64) float ml[L], sl[L], tl[L], secl[L];
+    alignas(64) int32_t al[L];
+    for (int u = 0; u < U; ++u) {
+        X::store(ml + u * W, m[u]);
+        X::store(sl + u * W, s[u]);
+        X::store(tl + u * W, t[u]);
+        X::store(secl + u * W, second[u]);
+        X::store_idx(al + u * W, arg[u]);
+    }
     float mx = -INFINITY;
-    for (int l = 0; l < W; ++l) mx = ml[l] > mx ? ml[l] : mx;
+    for (int l = 0; l < L; ++l) mx = ml[l] > mx ? ml[l] : mx;
     int top = 0;
-    for (int l = 0; l < W; ++l)
+    for (int l = 0; l < L; ++l)
         if (ml[l] == mx && (ml[top] != mx || al[l] < al[top])) top = l;
     double S = 0.0, T = 0.0;
     float sec = -INFINITY;
-    for (int l = 0; l < W; ++l) {
+    for (int l = 0; l < L; ++l) {
         if (secl[l] > sec) sec = secl[l];
         if (l != top && ml[l] > sec) sec = ml[l];
         if (ml[l] == -INFINITY) continue;
@@ -168,7 +195,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     part.second = sec;
     part.argmax = al[top];
     part.bad = X::any(bad);
-    part.finite = X::any(fin);
+    part.finite = mx > -INFINITY;
 }
 
 }  // namespace

@@ -31,19 +31,19 @@ struct Avx512 {
     static F max(F a, F b) { return _mm512_max_ps(a, b); }
     static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
     static M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-    static M bad(F f) {
-        return _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q) |
-               _mm512_cmp_ps_mask(f, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
-    }
+    // NaN or +inf: "not less than +inf", unordered counting as true.
+    static M bad(F f) { return _mm512_cmp_ps_mask(f, _mm512_set1_ps(INFINITY), _CMP_NLT_UQ); }
     static F blend(M m, F a, F b) { return _mm512_mask_blend_ps(m, a, b); }
     static Idx blend_idx(M m, Idx a, Idx b) { return _mm512_mask_blend_epi32(m, a, b); }
     static Idx iota(int32_t base) {
         return _mm512_add_epi32(_mm512_set1_epi32(base),
                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     }
+    static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }
+    static bool any_gt(F v, float x) { return _mm512_cmp_ps_mask(v, _mm512_set1_ps(x), _CMP_GT_OQ) != 0; }
     static int first(M m) { return __builtin_ctz((unsigned)m); }
     static float hmax(F v) { return _mm512_reduce_max_ps(v); }
     static F keep_first(F v, int count) {
@@ -55,11 +55,10 @@ struct Avx512 {
         return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v, _mm512_set1_ps(INFINITY));
     }
 
-    // exp(x), Cephes expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact
-    // n ln2), exp(r) by a degree-6 polynomial, 2^n by scalef (which underflows to exact 0,
-    // so every x below -110, -inf included after the caller's clamp, gives 0). ~1 ulp.
-    static F exp(F x) {
-        x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-110.0f)), _mm512_set1_ps(88.7228f));
+    // exp(x) for x in [-110, 0], Cephes expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split
+    // in two for an exact n ln2), exp(r) by a degree-6 polynomial, 2^n by scalef, which
+    // underflows to exactly 0 below about -103.9. ~1 ulp.
+    static F exp_clamped(F x) {
         const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);

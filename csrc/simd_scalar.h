@@ -24,16 +24,18 @@ struct Scalar {
     static F mul(F a, F b) { return a * b; }
     static F fmadd(F a, F b, F c) { return a * b + c; }
     static F max(F a, F b) { return a > b ? a : b; }
-    static F exp(F x) { return expf(x); }
+    static F exp_clamped(F x) { return expf(x); }
     static M gt(F a, F b) { return a > b; }
     static M eq(F a, F b) { return a == b; }
-    static M bad(F f) { return f != f || f == INFINITY; }
+    static M bad(F f) { return !(f < INFINITY); }
     static F blend(M m, F a, F b) { return m ? b : a; }
     static Idx blend_idx(M m, Idx a, Idx b) { return m ? b : a; }
     static Idx iota(int32_t base) { return base; }
+    static Idx add_idx(Idx a, int32_t n) { return a + n; }
     static M mask_none() { return false; }
     static M mask_or(M a, M b) { return a || b; }
     static bool any(M m) { return m; }
+    static bool any_gt(F v, float x) { return v > x; }
     static int first(M) { return 0; }
     static float hmax(F v) { return v; }
     static F keep_first(F v, int count) { return count > 0 ? v : -INFINITY; }
