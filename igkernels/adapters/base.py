@@ -1,0 +1,121 @@
+"""The adapter contract: everything model-specific the sampler needs, and nothing else.
+
+The sampler only ever asks an adapter to run the model on a batch of canvases and to say
+which logits row predicts which position. Keeping "forward on canvases" here is what lets a
+KV cache (prefix / dual) be added later inside the adapter without touching the loop.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Adapter:
+    """Generic adapter for a masked diffusion LM whose logits row t predicts token t.
+
+    Works for any ``AutoModelForMaskedLM`` and any callable ``model(input_ids=...,
+    attention_mask=...)`` returning logits (an object with ``.logits``, a mapping with
+    ``"logits"``, or a float tensor ``[M, T, V]``).
+    """
+
+    name = "masked_lm"
+    #: logits row ``t - shift`` predicts the token at position ``t`` (clamped at row 0).
+    shift = 0
+    #: mask id of the family when neither the config nor the tokenizer names one.
+    default_mask_id: int | None = None
+
+    def __init__(self, model: Any, tokenizer: Any = None, mask_id: int | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = getattr(model, "config", None)
+        self.mask_id = self._find_mask_id(mask_id)
+
+    # ---- ids ---------------------------------------------------------------------------
+    def _config_int(self, *names: str) -> int | None:
+        for n in names:
+            v = getattr(self.config, n, None)
+            if isinstance(v, int) and not isinstance(v, bool):
+                return v
+        return None
+
+    @property
+    def vocab_size(self) -> int | None:
+        return self._config_int("vocab_size", "embedding_size")
+
+    def _find_mask_id(self, mask_id: int | None) -> int:
+        if mask_id is not None:
+            if isinstance(mask_id, bool) or not isinstance(mask_id, int) or mask_id < 0:
+                raise TypeError(f"mask_id must be a non-negative int, got {mask_id!r}")
+            return mask_id
+        found = self._config_int("mask_token_id")
+        if found is None and self.tokenizer is not None:
+            found = getattr(self.tokenizer, "mask_token_id", None)
+        if found is None and self.default_mask_id is not None:
+            vocab = self.vocab_size
+            if vocab is None or self.default_mask_id < vocab:
+                found = self.default_mask_id
+        if found is None:
+            raise ValueError(
+                f"mask_id: no mask token id found for this {self.name} model (not in the model "
+                "config's mask_token_id nor the tokenizer's mask_token); pass mask_id=<int> to "
+                "InfoGainSampler (CLI: --mask-id)")
+        return int(found)
+
+    def _token_ids(self, attr: str, config_attr: str) -> list[int]:
+        ids = []
+        for v in (getattr(self.tokenizer, attr, None), getattr(self.config, config_attr, None)):
+            for i in (v if isinstance(v, (list, tuple)) else [v]):
+                if isinstance(i, int) and not isinstance(i, bool) and i not in ids and i != self.mask_id:
+                    ids.append(i)
+        return ids
+
+    @property
+    def eos_ids(self) -> list[int]:
+        """Every end-of-sequence id the tokenizer or config knows (several for chat models)."""
+        return self._token_ids("eos_token_id", "eos_token_id")
+
+    @property
+    def pad_id(self) -> int | None:
+        ids = self._token_ids("pad_token_id", "pad_token_id")
+        return ids[0] if ids else None
+
+    @property
+    def max_length(self) -> int | None:
+        """Longest canvas the model accepts, if its config says."""
+        return self._config_int("max_position_embeddings", "max_sequence_length", "n_positions")
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.model.parameters() if hasattr(self.model, "parameters") else ():
+            return p.device
+        return torch.device("cpu")
+
+    # ---- forward -------------------------------------------------------------------------
+    def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> dict:
+        """Keyword arguments of the model call; ``attention_mask`` [M, T] bool or None (no padding)."""
+        kw = {"input_ids": input_ids}
+        if attention_mask is not None:
+            kw["attention_mask"] = attention_mask.long()
+        return kw
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Logits [M, T, V] of the canvases ``input_ids`` [M, T] (right padded; padding is
+        False in ``attention_mask``, which is None when no canvas is padded)."""
+        out = self.model(**self.model_inputs(input_ids, attention_mask))
+        logits = getattr(out, "logits", None)
+        if logits is None and isinstance(out, dict):
+            logits = out.get("logits")
+        if logits is None and isinstance(out, torch.Tensor):
+            logits = out
+        if (not isinstance(logits, torch.Tensor) or logits.dim() != 3
+                or tuple(logits.shape[:2]) != tuple(input_ids.shape) or not logits.is_floating_point()):
+            raise TypeError(
+                f"model: its forward must return logits [M, T, V] (an output with .logits), got "
+                f"{type(out).__name__}" + (f" with logits of shape {tuple(logits.shape)}"
+                                           if isinstance(logits, torch.Tensor) else ""))
+        return logits
+
+    def logit_rows(self, canvas: torch.Tensor, position: torch.Tensor, T: int) -> torch.Tensor:
+        """Flat row index into logits [M, T, V] predicting ``position`` of canvas ``canvas``."""
+        return canvas * T + (position - self.shift).clamp(min=0)
