@@ -54,7 +54,9 @@ class CMakeBuild(build_ext):
     """One CMake build tree for both extensions; an optional CUDA extension that fails to
     configure or build is dropped (with a warning) unless IGK_CUDA=1."""
 
-    def run(self) -> None:
+    def build_extensions(self) -> None:
+        # Runs inside build_ext.run, where get_ext_fullpath names the build_lib copy that
+        # setuptools installs (or, for editable installs, copies into the source tree).
         self._tree = Path(self.build_temp).resolve() / "cmake"
         self._tree.mkdir(parents=True, exist_ok=True)
         cuda_fatal = os.environ.get("IGK_CUDA") == "1"
@@ -72,7 +74,7 @@ class CMakeBuild(build_ext):
         if not cuda:
             self.extensions = [e for e in self.extensions if e.target != "_C_cuda"]
             self._configure(None)
-        super().run()
+        super().build_extensions()
 
     def _configure(self, nvcc: str | None) -> None:
         import pybind11
