@@ -168,7 +168,7 @@ def make_remote(path: Path, family: str, seed: int = 0, max_positions: int = 128
 class DesignedMDM(torch.nn.Module):
     """A fake MDM whose logits are a function the test writes.
 
-    ``fn(input_ids [M, T]) -> logits [M, T, V]``; calls are counted in ``calls`` and the
+    ``fn(input_ids [M, T], attention_mask [M, T] | None) -> logits [M, T, V]``; calls are counted in ``calls`` and the
     number of canvases of each call in ``batch_sizes``.
     """
 
@@ -181,7 +181,18 @@ class DesignedMDM(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None):
         self.calls += 1
         self.batch_sizes.append(input_ids.shape[0])
-        return type("Out", (), {"logits": self.fn(input_ids)})()
+        return type("Out", (), {"logits": self.fn(input_ids, attention_mask)})()
+
+
+_CACHE: dict[str, Path] = {}
+
+
+def cached_remote(tmp_path_factory, family: str) -> Path:
+    """``make_remote`` (or ``make_bert`` for "bert") once per test session."""
+    if family not in _CACHE:
+        path = tmp_path_factory.mktemp(family)
+        _CACHE[family] = make_bert(path) if family == "bert" else make_remote(path, family)
+    return _CACHE[family]
 
 
 def make_tokens(text: str) -> list[int]:
@@ -190,4 +201,4 @@ def make_tokens(text: str) -> list[int]:
 
 
 __all__ = ["VOCAB", "PAD", "UNK", "CLS", "SEP", "MASK", "EOS", "make_bert", "make_remote", "DesignedMDM",
-           "make_tokens", "save_tokenizer", "FAMILIES"]
+           "cached_remote", "make_tokens", "save_tokenizer", "FAMILIES"]
