@@ -58,6 +58,8 @@ class CMakeBuild(build_ext):
         # Runs inside build_ext.run, where get_ext_fullpath names the build_lib copy that
         # setuptools installs (or, for editable installs, copies into the source tree).
         self._tree = Path(self.build_temp).resolve() / "cmake"
+        if self._stale(self._tree / "CMakeCache.txt"):
+            shutil.rmtree(self._tree, ignore_errors=True)
         self._tree.mkdir(parents=True, exist_ok=True)
         cuda_fatal = os.environ.get("IGK_CUDA") == "1"
         cuda = any(e.target == "_C_cuda" for e in self.extensions)
@@ -70,11 +72,27 @@ class CMakeBuild(build_ext):
                     raise
                 _warn("building the CUDA extension igkernels._C_cuda failed; installing without it "
                       "(set IGK_CUDA=1 to make this fatal)")
+                shutil.rmtree(self._tree, ignore_errors=True)
+                self._tree.mkdir(parents=True)
                 cuda = False
         if not cuda:
             self.extensions = [e for e in self.extensions if e.target != "_C_cuda"]
+            # An earlier build's copy must not ship in place of the one that failed.
+            Path(self.get_ext_fullpath("igkernels._C_cuda")).unlink(missing_ok=True)
             self._configure(None)
         super().build_extensions()
+
+    @staticmethod
+    def _stale(cache: Path) -> bool:
+        """A build tree left by an earlier build environment (pip's isolated environments
+        are temporary) names a cmake or ninja that is gone: start it afresh."""
+        if not cache.exists():
+            return True
+        for line in cache.read_text(errors="replace").splitlines():
+            name, _, value = line.partition("=")
+            if name.split(":")[0] in ("CMAKE_COMMAND", "CMAKE_MAKE_PROGRAM") and not Path(value).exists():
+                return True
+        return False
 
     def _configure(self, nvcc: str | None) -> None:
         import pybind11
@@ -87,7 +105,7 @@ class CMakeBuild(build_ext):
             "-DCMAKE_BUILD_TYPE=Release",
         ]
         if shutil.which("ninja") and not (self._tree / "CMakeCache.txt").exists():
-            args += ["-G", "Ninja"]
+            args += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja')}"]
         if nvcc:
             archs = os.environ.get("IGK_CUDA_ARCHS", "80;90")
             args += ["-DIGK_CUDA=ON", f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DIGK_CUDA_ARCHS={archs}"]
