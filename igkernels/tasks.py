@@ -16,6 +16,7 @@ held-out prompts come from equations and grids the model never saw in training.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
@@ -68,8 +69,9 @@ def mul_string(a: int, b: int) -> str:
     return f"{a:02d}*{b}={a * b:03d}"
 
 
-def all_mul() -> list[str]:
-    return [mul_string(a, b) for a in range(10, 100) for b in range(2, 10)]
+@functools.lru_cache(maxsize=None)
+def all_mul() -> tuple[str, ...]:
+    return tuple(mul_string(a, b) for a in range(10, 100) for b in range(2, 10))
 
 
 def is_valid_mul(text: str) -> bool:
@@ -81,13 +83,26 @@ def is_valid_mul(text: str) -> bool:
 
 
 # --------------------------------------------------------------------------- sudoku
-def all_sudoku() -> list[str]:
-    """All 288 solved 4x4 grids, rows joined by '|'."""
+@functools.lru_cache(maxsize=None)
+def all_sudoku() -> tuple[str, ...]:
+    """All 288 solved 4x4 grids, rows joined by '|' (rows stacked with column/box pruning)."""
+    perms = ["".join(p) for p in itertools.permutations("1234")]
     grids = []
-    for rows in itertools.product(itertools.permutations("1234"), repeat=4):
-        if is_valid_sudoku("|".join("".join(r) for r in rows)):
-            grids.append("|".join("".join(r) for r in rows))
-    return grids
+
+    def extend(rows: list[str]) -> None:
+        if len(rows) == 4:
+            grids.append("|".join(rows))
+            return
+        for r in perms:
+            if any(r[c] == prev[c] for prev in rows for c in range(4)):
+                continue
+            # The second row of a band must complete both of its 2x2 boxes.
+            if len(rows) % 2 and any(len({rows[-1][c], rows[-1][c + 1], r[c], r[c + 1]}) < 4 for c in (0, 2)):
+                continue
+            extend(rows + [r])
+
+    extend([])
+    return tuple(grids)
 
 
 def is_valid_sudoku(text: str) -> bool:
