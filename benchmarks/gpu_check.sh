@@ -31,7 +31,7 @@ echo "[gpu_check] build: $(( $(date +%s) - start )) s"
 status=0
 start=$(date +%s)
 # The GPU subset; a failure is reported but the benchmarks still run (GPU time is scarce).
-"$PY" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py tests/test_linear_softmax_entropy.py || status=1
+"$PY" -m pytest -q -x -p no:cacheprovider --durations=5 tests/test_cuda.py tests/test_linear_softmax_entropy.py || status=1
 echo "[gpu_check] tests: $(( $(date +%s) - start )) s"
 
 "$PY" benchmarks/gpu_check.py "$@" || status=1
