@@ -285,6 +285,7 @@ def run_all(b: Bench) -> None:
         dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=3),
         dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
         dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=4),
+        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=4),
     ]
     b.section("lm_head_2048", lambda: b.lm_head(*((2048, 4096, 126464) if not dry else (16, 32, 301)), configs))
     b.section("lm_head_256", lambda: b.lm_head(*((256, 4096, 126464) if not dry else (16, 32, 301)), configs[:1]))
