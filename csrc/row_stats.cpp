@@ -12,19 +12,27 @@ namespace igk {
 
 namespace {
 
-bool use_avx512() {
-    static const bool yes = [] {
-        const char* force = getenv("IGK_CPU_ISA");
-        if (force && strcmp(force, "generic") == 0) return false;
+enum class Isa { Generic, Avx2, Avx512 };
+
+Isa detect_isa() {
+    Isa best = Isa::Generic;
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-        return false;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        best = Isa::Avx2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        best = Isa::Avx512;
 #endif
-    }();
-    return yes;
+    const char* cap = getenv("IGK_CPU_ISA");
+    if (cap && strcmp(cap, "generic") == 0) best = Isa::Generic;
+    if (cap && strcmp(cap, "avx2") == 0 && best == Isa::Avx512) best = Isa::Avx2;
+    return best;
+}
+
+Isa isa() {
+    static const Isa chosen = detect_isa();
+    return chosen;
 }
 
 // Enough work items for every thread: rows are split into segments only when there are
@@ -47,7 +55,13 @@ void plan(RowJob& job) {
 
 }  // namespace
 
-const char* row_stats_isa() { return use_avx512() ? "avx512" : "generic"; }
+const char* row_stats_isa() {
+    switch (isa()) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "generic";
+    }
+}
 
 int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
     plan(job);
@@ -58,10 +72,11 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
     std::vector<StreamBest> best((size_t)(R * nseg * S_best));
     RowJob run = job;
     run.S = S_best;
-    if (use_avx512())
-        isa_avx512::run_items(run, parts.data(), best.data());
-    else
-        isa_generic::run_items(run, parts.data(), best.data());
+    switch (isa()) {
+    case Isa::Avx512: isa_avx512::run_items(run, parts.data(), best.data()); break;
+    case Isa::Avx2: isa_avx2::run_items(run, parts.data(), best.data()); break;
+    default: isa_generic::run_items(run, parts.data(), best.data()); break;
+    }
 
     // Merge a row's segments in order: (m, s, t) move to the common max as in
     // row_stats_kernel.h; second is the runner-up of all maxima and seconds; argmax and

@@ -56,6 +56,9 @@ struct StreamBest {
 namespace isa_generic {
 void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
 }
+namespace isa_avx2 {
+void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
+}
 namespace isa_avx512 {
 void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
 }
@@ -75,8 +78,8 @@ struct RowOutputs {
 // hold NaN / +inf or are entirely -inf, or -1. job.nseg / seglen are filled in here.
 int64_t compute_row_stats(RowJob job, const RowOutputs& out);
 
-// The instruction set the kernels use: "avx512" or "generic". IGK_CPU_ISA=generic forces
-// the portable kernel (to test it on an AVX-512 machine).
+// The instruction set the kernels use: "avx512", "avx2" or "generic", the widest the CPU
+// has. IGK_CPU_ISA=avx2 or generic caps it (to test those kernels on a wider machine).
 const char* row_stats_isa();
 
 }  // namespace igk

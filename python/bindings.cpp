@@ -76,5 +76,5 @@ PYBIND11_MODULE(_C, m) {
           py::arg("stride_b"), py::arg("stride_c"), py::arg("stride_t"), py::arg("valid"), py::arg("B"),
           py::arg("N"), py::arg("T"), py::arg("k"), py::arg("tau"), py::arg("keys"), py::arg("ctr"),
           py::arg("offset"), py::arg("positions"), py::arg("unique"), py::arg("num_threads"));
-    m.def("isa", &igk::row_stats_isa, "instruction set of the row kernels: 'avx512' or 'generic'");
+    m.def("isa", &igk::row_stats_isa, "instruction set of the row kernels: 'avx512', 'avx2' or 'generic'");
 }
