@@ -1,6 +1,6 @@
 // The row-statistics kernel, written once over a SIMD traits type X and compiled once per
 // instruction set: a .cpp includes its traits and then this file inside its own namespace
-// (igk::isa_generic, igk::isa_avx512), so no symbol is shared between the two builds.
+// (igk::isa_generic, isa_avx2, isa_avx512), so no symbol is shared between the builds.
 //
 // X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask); set1, load, store,
 // from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps semantics:
@@ -19,8 +19,8 @@
 // after which the chunk adds exp(x) and exp(x) x, x = f - m'. x and d are clamped to
 // kMinExp = -110, where exp is exactly 0 in fp32: -inf logits (and -inf - -inf = NaN,
 // which max() also maps to the clamp) then add exactly 0 to both sums, never NaN.
-// Lanes are combined the same way in double (merge_lanes). Per row, with the segments
-// merged likewise: lse = m + log s, entropy = log s - t / s (from -sum p log p with
+// At the end of a segment its lanes are combined the same way, in double; per row, with
+// the segments merged likewise: lse = m + log s, entropy = log s - t / s (from -sum p log p with
 // log p = f - m - log s), max_prob = 1 / s.
 //
 // Draws: stream st scores column v as f_v + temperature * g_v (a multiply then an add;
