@@ -1,15 +1,12 @@
 """``igk.load``: a Hugging Face masked diffusion LM and its tokenizer, ready for the sampler."""
 from __future__ import annotations
 
-import logging
 import warnings
 from typing import Any
 
 import torch
 
 from .adapters import family_of_config
-
-log = logging.getLogger("igkernels")
 
 # Which auto class holds the LM head, per family, in order of preference (first one the
 # checkpoint's auto_map names wins).
@@ -59,7 +56,6 @@ def load(path_or_id: str, device: str | torch.device = "cpu", dtype: torch.dtype
     if trust:
         msg = (f"igkernels.load: {path_or_id!r} is a {family} model; loading it with "
                "trust_remote_code=True (its own modelling code will run)")
-        log.warning(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)
         auto_map = config_dict.get("auto_map") or {}
         names = [n for n in _AUTO_CLASSES[family] if n in auto_map] or list(_AUTO_CLASSES[family][:1])

@@ -481,7 +481,7 @@ class _Run:
             # 3. evaluate the canvases that need a forward, all in one batch
             per_seq = torch.where(kind_t == LOOKAHEAD, Nc, (kind_t != DONE).long()
                                   * (torch.tensor(rem_h) > torch.tensor(k_h)).long())
-            first = torch.where(kind_t == LOOKAHEAD, 0, torch.where(kind_t == BYPASS, 0, pick))
+            first = torch.where(kind_t == PLAIN, pick, 0)
             M = int(per_seq.sum())
             e_seq = torch.repeat_interleave(torch.arange(B), per_seq, output_size=M)
             e_c = torch.arange(M) - torch.repeat_interleave(torch.cumsum(per_seq, 0) - per_seq, per_seq,
