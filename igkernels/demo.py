@@ -28,7 +28,7 @@ DEFAULT_STEPS = {"mul": 3, "sudoku": 6}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=(*tasks.TASKS, "all"), default="all",
                         help="held-out task to decode (default: all)")
-    parser.add_argument("--samples", type=int, default=400, help="held-out prompts per task (default 400)")
+    parser.add_argument("--samples", type=int, default=200, help="held-out prompts per task (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt draw and of the sampler")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated variants (default: all six)")
@@ -118,15 +118,16 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def pick_example(by_variant: dict[str, dict]) -> int:
-    """Index of an example where info_gain is right and confidence wrong (else 0)."""
+def pick_example(by_variant: dict[str, dict]) -> tuple[int, str]:
+    """An example to draw, and how it was picked: the first where info_gain and confidence
+    differ in correctness (info_gain right preferred), else the first prompt."""
     ig, conf = by_variant.get("info_gain"), by_variant.get("confidence")
-    if ig is None or conf is None:
-        return 0
-    for i, (a, b) in enumerate(zip(ig["correct_mask"], conf["correct_mask"])):
-        if a and not b:
-            return i
-    return 0
+    if ig is not None and conf is not None:
+        pairs = list(zip(ig["correct_mask"], conf["correct_mask"]))
+        for want in ((True, False), (False, True)):
+            if want in pairs:
+                return pairs.index(want), "first prompt where info_gain and confidence differ"
+    return 0, "first prompt"
 
 
 def save_figure(results: list[dict], examples: dict[str, list[tasks.Example]], path: Path) -> Path:
@@ -152,7 +153,7 @@ def save_figure(results: list[dict], examples: dict[str, list[tasks.Example]], p
         ax.grid(alpha=0.3)
 
         by_variant = {r["variant"]: r for r in rs}
-        i = pick_example(by_variant)
+        i, why = pick_example(by_variant)
         shown = [v for v in ("info_gain", "confidence") if v in by_variant] or [rs[0]["variant"]]
         ax = axes[1][col]
         prompt = examples[task][i].prompt
@@ -174,7 +175,7 @@ def save_figure(results: list[dict], examples: dict[str, list[tasks.Example]], p
                     ax.text(pos, row, ch, ha="center", va="center", fontsize=12, color="black")
             mark = "right" if r["correct_mask"][i] else "wrong"
             ax.text(len(prompt) - 0.3, row, f" {v}: {mark}", va="center", fontsize=9)
-        ax.set_title(f"decoding order of prompt {prompt!r} (small number = step)", fontsize=10)
+        ax.set_title(f"decoding order of {prompt!r} ({why}); small number = step", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
