@@ -11,7 +11,8 @@ Math (f = fp32 logits of one row, V columns, tiles of BLOCK columns):
   (-inf) - (-inf) = NaN and 0 * -inf = NaN.) Lanes keep their own s and t, so a tile costs
   one exp per element and one block-wide max; the lanes are summed once at the end. Then
       lse = m + log s,   entropy = -sum p log p = -sum p (f - lse) = log s - t / s,
-      max_prob = exp(m - lse) = 1 / s.
+      max_prob = exp(m - lse) = 1 / s,   p(v) = exp(f_v - m) / s for second_prob and
+      sample_prob (so a tie for the max gives exactly max_prob).
   Argmax: when a tile raises m (strictly), argmax = the lowest column of that tile equal to
   the new m; a later tile that only ties keeps the earlier, lower index. Second: each lane
   keeps its top two values (duplicates count); second = max(all lanes' second, top of every
@@ -20,8 +21,8 @@ Math (f = fp32 logits of one row, V columns, tiles of BLOCK columns):
   carry to the end, so status = (s is NaN) or (m = -inf, an all -inf row).
   Gumbel-max draw s: argmax_v f_v + temperature * g_{s,v} (multiply then add: the kernels are
   compiled without FMA contraction); per tile a max and the lowest index reaching it, kept
-  when strictly above the running best. sample_prob = exp(f_draw - lse), f_draw read back
-  as a single element.
+  when strictly above the running best. f_draw for sample_prob is read back as a single
+  element.
 
 Split vocabulary (few rows): program (row, slice) reduces one slice to (m, s, t, top value,
 its lowest index, second value, per-sample best score and index); a combine program merges
@@ -153,14 +154,14 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb
         tl.store(lse_ptr + pid, lse, mask=first)
         tl.store(maxp_ptr + pid, 1.0 / s, mask=first)
         tl.store(amax_ptr + pid, amax.to(tl.int64), mask=first)
-        tl.store(second_ptr + pid, tl.exp(second - lse), mask=first)
+        tl.store(second_ptr + pid, tl.exp(second - m) / s, mask=first)
         if HAS_SAMPLES:
             s_ar = tl.arange(0, S_BLOCK)
             live = s_ar < n_s
             f_draw = tl.load(row_ptr + sb_idx, mask=live, other=0.0).to(tl.float32)
             out = pid.to(tl.int64) * S + s_lo + s_ar
             tl.store(samples_ptr + out, sb_idx.to(tl.int64), mask=live)
-            tl.store(sprob_ptr + out, tl.exp(f_draw - lse), mask=live)
+            tl.store(sprob_ptr + out, tl.exp(f_draw - m) / s, mask=live)
 
 
 @triton.jit(do_not_specialize=["R", "S", "temperature", "offset"])
