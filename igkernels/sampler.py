@@ -322,9 +322,9 @@ class _Run:
         self.S = N if (temperature > 0 and self.lookahead) else (1 if temperature > 0 else 0)
         self.tau_pos = 1.0 if variant == "random" else tau_pos
         self.eos = torch.tensor(adapter.eos_ids, dtype=torch.int64, device=dev)
-        self.penalties = [(ids_, pen) for ids_, pen in
-                          ((adapter.eos_ids, eos_penalty), ([adapter.pad_id] if adapter.pad_id is not None else [],
-                                                            pad_penalty)) if pen > 0 and ids_]
+        pad_ids = [adapter.pad_id] if adapter.pad_id is not None else []
+        self.penalties = [(token_ids, pen) for token_ids, pen in ((adapter.eos_ids, eos_penalty), (pad_ids, pad_penalty))
+                          if pen > 0 and token_ids]
         self.num_forward = 0
         self.cum_entropy = torch.zeros(B, dtype=torch.float32, device=dev)
         self.lookahead_steps = torch.zeros(B, dtype=torch.int64, device=dev)

@@ -9,7 +9,7 @@ import torch
 import igkernels as igk
 from igkernels.models import load
 from igkernels.sampler import VARIANTS, InfoGainSampler
-from mdm_fixtures import EOS, MASK, VOCAB, DesignedMDM, cached_remote, make_tokens
+from mdm_fixtures import EOS, MASK, PAD, VOCAB, DesignedMDM, cached_remote, make_tokens
 
 V = len(VOCAB)
 FUSED = [b for b in igk.available_backends("cpu") if b != "reference"]
@@ -175,6 +175,17 @@ def test_eos_penalty_lowers_eos():
     out = s.generate([PROMPTS[0]], max_new_tokens=4, steps=4, block_length=4, variant="confidence",
                      eos_penalty=4.0)
     assert out.sequences[0, 3:].tolist() == [20] * 4
+
+
+def test_pad_penalty_lowers_pad():
+    table = torch.zeros(12, V)
+    table[:, 20] = 2.0
+    table[:, PAD] = 3.0
+    s = sampler(fixed_fn(table))
+    s.adapter.tokenizer = type("Tok", (), {"pad_token_id": PAD})()
+    kw = dict(max_new_tokens=4, steps=4, block_length=4, variant="confidence")
+    assert s.generate([PROMPTS[0]], **kw).sequences[0, 3:].tolist() == [PAD] * 4
+    assert s.generate([PROMPTS[0]], pad_penalty=4.0, **kw).sequences[0, 3:].tolist() == [20] * 4
 
 
 def test_prompt_masks_are_decoded_as_one_block():
