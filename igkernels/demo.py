@@ -175,7 +175,7 @@ def save_figure(results: list[dict], examples: dict[str, list[tasks.Example]], p
                     ax.text(pos, row, ch, ha="center", va="center", fontsize=12, color="black")
             mark = "right" if r["correct_mask"][i] else "wrong"
             ax.text(len(prompt) - 0.3, row, f" {v}: {mark}", va="center", fontsize=9)
-        ax.set_title(f"decoding order of {prompt!r} ({why}); small number = step", fontsize=9)
+        ax.set_title(f"decoding order of {prompt!r}, small number = step\n({why})", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
