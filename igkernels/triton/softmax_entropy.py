@@ -144,12 +144,16 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb
                ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
                S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, ENTROPY_ONLY: tl.constexpr):
     """Turn the row summary into the outputs; chunk 0 writes the statistics."""
+    status = active & ((s != s) | (m == float("-inf")))
+    # A skipped row (K2) becomes the one-token softmax: entropy 0, no 0/0 on the way.
+    s = tl.where(active, s, 1.0)
+    t = tl.where(active, t, 0.0)
+    m = tl.where(active, m, 0.0)
     log_s = tl.log(s)
     lse = m + log_s
     first = chunk == 0
-    status = active & ((s != s) | (m == float("-inf")))
     tl.store(status_ptr + pid, status.to(tl.int32), mask=first)
-    tl.store(ent_ptr + pid, tl.where(active, log_s - t / s, 0.0), mask=first)
+    tl.store(ent_ptr + pid, log_s - t / s, mask=first)
     if not ENTROPY_ONLY:
         tl.store(lse_ptr + pid, lse, mask=first)
         tl.store(maxp_ptr + pid, 1.0 / s, mask=first)
@@ -273,6 +277,8 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
 FORCE_BLOCK: int | None = None
 FORCE_SPLIT: int | None = None
 
+# Draws one program keeps in registers; more samples take extra programs per row (each
+# re-reads the row), so up to 32 draws come from a single read.
 _MAX_S_BLOCK = 32
 
 
@@ -295,7 +301,8 @@ def _tile(V: int) -> tuple[int, int]:
 
 
 def _num_slices(R: int, V: int, block: int, device) -> int:
-    """Split the vocabulary when rows cannot fill the GPU: fewer than 2 rows per SM."""
+    """Split the vocabulary when rows cannot fill the GPU (fewer than 2 rows per SM) into
+    slices of whole tiles, aiming at about 4 programs per SM in all."""
     tiles = triton.cdiv(V, block)
     if FORCE_SPLIT is not None:
         return min(FORCE_SPLIT, tiles)
