@@ -1,0 +1,196 @@
+"""Runs the CUDA backend's kernels on the CPU, against the reference, where no GPU is present.
+
+The sources of csrc/cuda/ are compiled by g++ with include/ standing in for the CUDA headers
+(each CUDA thread a std::thread, see include/cuda_runtime.h); launches `k<<<g, b, s, st>>>(a)`
+are rewritten to emulator calls. The resulting module replaces igkernels._C_cuda behind
+igkernels/cuda.py, registered as backend "emu" for CPU tensors, and the public API is
+compared with the reference: K1 (one block per row and the split-vocabulary path, aligned
+and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
+deferred), K2, K3. Slow (one OS thread per CUDA thread): minutes with --quick, ~20 otherwise.
+
+    python csrc/cuda/host_emulation/check.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import types
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CUDA_SRC = HERE.parent
+ROOT = CUDA_SRC.parents[1]
+SOURCES = ("softmax_entropy", "state_uncertainty", "sample_candidates")
+
+
+def build(out: Path) -> Path:
+    """Compile csrc/cuda/*.cu + python/cuda_bindings.cpp for the host into out/_C_cuda*.so."""
+    import pybind11
+    flags = ["-std=c++20", "-O1", "-fPIC", "-ffp-contract=off", "-pthread", "-w", f"-I{HERE / 'include'}"]
+    objs = []
+    for name in SOURCES:
+        src = (CUDA_SRC / f"{name}.cu").read_text()
+        src = re.sub(r"([\w:]+(?:<[^<>;]*>)?)<<<(.+?)>>>\((.*?)\);",
+                     lambda m: f"emu::Launch({m.group(2)}).run({m.group(1)}, {m.group(3)});", src, flags=re.S)
+        src = re.sub(r"extern __shared__ (\w+) (\w+)\[\];", r"\1* \2 = emu::dyn_smem<\1>();", src)
+        src = src.replace('#include "', f'#include "{CUDA_SRC}/')
+        cpp = out / f"{name}.cpp"
+        cpp.write_text(src)
+        objs.append(out / f"{name}.o")
+        subprocess.run(["g++", *flags, "-c", str(cpp), "-o", str(objs[-1])], check=True)
+    objs.append(out / "bindings.o")
+    subprocess.run(["g++", *flags, f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}",
+                    "-c", str(ROOT / "python" / "cuda_bindings.cpp"), "-o", str(objs[-1])], check=True)
+    so = out / f"_C_cuda{sysconfig.get_config_var('EXT_SUFFIX')}"
+    subprocess.run(["g++", "-shared", "-pthread", *map(str, objs), "-o", str(so)], check=True)
+    return so
+
+
+class Checker:
+    def __init__(self, quick: bool):
+        import torch
+        self.torch = torch
+        self.quick = quick
+        self.gen = torch.Generator().manual_seed(0)
+        self.fails = 0
+
+    def report(self, ok: bool, what: str, detail: str = "") -> None:
+        self.fails += not ok
+        print(("ok   " if ok else "FAIL ") + what + (f": {detail}" if detail else ""), flush=True)
+
+    def stats(self, what, got, want, x, T, seed, offset, dtype, rows=None):
+        torch = self.torch
+        from inputs import TOL, gumbel_scores
+        tol = TOL[dtype]
+        try:
+            torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
+            torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
+            torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
+            torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
+            assert torch.equal(got.argmax, want.argmax), "argmax differs"
+            flat = x.reshape(-1, x.shape[-1])
+            if rows is not None:
+                flat = flat[rows]
+            g, w = got.samples.reshape(flat.shape[0], -1), want.samples.reshape(flat.shape[0], -1)
+            for r, s in (g != w).nonzero().tolist():
+                if flat[r, w[r, s]] == float("-inf"):
+                    continue  # the reference's g = +inf at a banned token (see tests/test_cuda.py)
+                ctr = int(rows[r]) if rows is not None else r
+                sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), T, seed, ctr, s, offset)
+                assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"draw {r},{s} is not a near-tie: {sc}"
+            same = got.samples == want.samples
+            torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
+                                       **tol["prob"])
+            self.report(True, what)
+        except AssertionError as exc:
+            self.report(False, what, str(exc)[:300])
+
+    def run(self) -> int:
+        torch = self.torch
+        import igkernels as igk
+        from igkernels import cuda as C
+        from inputs import TOL, make_logits
+        gen = self.gen
+        dtypes = (torch.bfloat16,) if self.quick else (torch.bfloat16, torch.float16, torch.float32)
+        shapes = ((2, 7), (3, 1003), (2, 40000)) if self.quick else \
+            ((1, 1), (2, 7), (3, 1003), (2, 40000), (1, 40003), (280, 37))
+        kinds = ("normal", "neg_inf") if self.quick else ("normal", "neg_inf", "ties", "peaked")
+        for dtype in dtypes:
+            for shape in shapes:
+                for kind in kinds:
+                    x = make_logits(shape, dtype, kind, gen)
+                    for T, S in ((0.0, 2), (1.0, 1), (0.7, 6)):
+                        if shape[0] > 100 and (S == 6 or kind in ("ties", "peaked")):
+                            continue  # many blocks: slow to emulate
+                        args = dict(num_samples=S, temperature=T, seed=12345, offset=3)
+                        self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}", igk.softmax_entropy(x, backend="emu", **args),
+                                   igk.softmax_entropy(x, backend="reference", **args), x, T, 12345, 3, dtype)
+        x = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)[:, ::2]
+        rows = torch.tensor([11, 0, 5, 5, 7])
+        args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
+        self.stats("K1 rows of strided logits", igk.softmax_entropy(x, rows=rows, backend="emu", **args),
+                   igk.softmax_entropy(x, rows=rows, backend="reference", **args), x, 0.9, 5, 2, torch.bfloat16, rows)
+        for R, V in ((2, 40000), (300, 20)):
+            for where in ("nan", "posinf", "allneginf"):
+                x = make_logits((R, V), torch.bfloat16, "normal", gen)
+                bad = R - 2
+                if where == "allneginf":
+                    x[bad] = float("-inf")
+                else:
+                    x[bad, V // 3] = float("nan") if where == "nan" else float("inf")
+                mask = torch.zeros(1, R, dtype=torch.bool)
+                mask[0, bad] = True
+                calls = (("K1", lambda: igk.softmax_entropy(x, backend="emu")),
+                         ("K1 deferred", lambda: self._deferred(C, lambda: igk.softmax_entropy(x, backend="emu"))),
+                         ("K2", lambda: igk.state_uncertainty(x[None], mask, backend="emu")))
+                for what, call in calls:
+                    try:
+                        call()
+                        self.report(False, f"{what} bad row {where} {R}x{V}", "no ValueError")
+                    except ValueError as exc:
+                        self.report(f"logits row {bad} " in str(exc), f"{what} bad row {where} {R}x{V}", str(exc))
+        for dtype in dtypes:
+            for B, T, V in ((2, 5, 40000), (3, 40, 1001)):
+                x = make_logits((B, 2 * T, V), dtype, "normal", gen)[:, ::2]
+                mask = torch.rand(B, T, generator=gen) < 0.5
+                mask[0] = False
+                got = igk.state_uncertainty(x, mask, backend="emu")
+                try:
+                    torch.testing.assert_close(got, igk.state_uncertainty(x, mask, backend="reference"),
+                                               **TOL[dtype]["entropy"])
+                    assert got[0] == 0
+                    self.report(True, f"K2 {dtype} {B}x{T}x{V}")
+                except AssertionError as exc:
+                    self.report(False, f"K2 {dtype} {B}x{T}x{V}", str(exc)[:300])
+        cases = [(3, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
+        if not self.quick:
+            cases += [(2, 1024, 16, 8, 0.2), (2, 5000, 3, 5, 1.0)]
+        for B, T, k, N, tau in cases:
+            conf = torch.rand(B, T, generator=gen)
+            if T > 1:
+                conf[:, ::7] = conf[:, 1:2].clone()   # exact ties
+            valid = torch.rand(B, T, generator=gen) < 0.6
+            a = dict(k=k, num_candidates=N, position_temperature=tau, seed=1234, offset=3)
+            want = igk.sample_candidates(conf, valid, backend="reference", **a)
+            got = igk.sample_candidates(conf, valid, backend="emu", **a)
+            per_c = igk.sample_candidates(conf[:, None].expand(B, N, T).contiguous(), valid, backend="emu", **a)
+            self.report(torch.equal(got.positions, want.positions) and torch.equal(got.unique, want.unique)
+                        and torch.equal(per_c.positions, want.positions), f"K3 B={B} T={T} k={k} N={N} tau={tau}")
+        print(f"{self.fails} failure(s)")
+        return 1 if self.fails else 0
+
+    @staticmethod
+    def _deferred(C, call):
+        with C.deferred_checks():
+            call()  # raises at the block's exit, not here
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="bf16 and the main paths only")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build(Path(tmp))
+        sys.path[:0] = [str(so.parent), str(ROOT / "tests"), str(ROOT)]
+        warnings.simplefilter("ignore")
+        emu = importlib.import_module("_C_cuda")
+        import torch
+        # The emulated "device" is the host: no device guard, stream 0.
+        torch.cuda.device = lambda dev: contextlib.nullcontext()
+        torch.cuda.current_stream = lambda dev=None: types.SimpleNamespace(cuda_stream=0)
+        from igkernels import cuda as C
+        from igkernels import dispatch
+        C._ext = lambda: emu
+        dispatch.register_backend("emu", priority={"cpu": -5}, load=lambda: C)
+        return Checker(args.quick).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
