@@ -6,7 +6,7 @@ are rewritten to emulator calls. The resulting module replaces igkernels._C_cuda
 igkernels/cuda.py, registered as backend "emu" for CPU tensors, and the public API is
 compared with the reference: K1 (one block per row and the split-vocabulary path, aligned
 and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
-deferred), K2, K3. Slow (one OS thread per CUDA thread): minutes with --quick, ~20 otherwise.
+deferred), K2, K3. Slow (one OS thread per CUDA thread): ~6 minutes with --quick, ~25 otherwise on 2 cores.
 
     python csrc/cuda/host_emulation/check.py [--quick]
 """
