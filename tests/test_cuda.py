@@ -10,13 +10,23 @@ import pytest
 import torch
 from inputs import DTYPES, TOL, gumbel_scores, make_logits
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
 import igkernels as igk  # noqa: E402
 from igkernels import cuda as igk_cuda  # noqa: E402,F401  (registers the "cuda" backend)
 from igkernels.linear import linear_softmax_entropy  # noqa: E402
 
 GPU_BACKENDS = ["cuda", "triton"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_cuda_backend_unavailable_without_gpu():
+    """Importing the backend never fails; asking for it says why it cannot run."""
+    reason = igk.dispatch.unavailable_reason("cuda")
+    assert reason is not None and ("no CUDA device" in reason or "not built" in reason)
+    with pytest.raises(igk.BackendUnavailableError, match="cuda"):
+        igk.softmax_entropy(torch.zeros(2, 3), backend="cuda")
+
+
+gpu_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.fixture(params=GPU_BACKENDS)
@@ -67,6 +77,7 @@ CASES = [(s, k) for s in SMALL for k in ("normal", "peaked", "neg_inf", "ties")]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,kind", CASES)
+@gpu_only
 def test_softmax_entropy(gpu, shape, dtype, kind, gen):
     x = make_logits(shape, dtype, kind, gen)
     xg = x.cuda()
@@ -78,6 +89,7 @@ def test_softmax_entropy(gpu, shape, dtype, kind, gen):
         assert_close_stats(got, want, x, temperature, seed, 11, dtype)
 
 
+@gpu_only
 def test_rows_and_strides(gpu, gen):
     base = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)
     x = base[:, ::2]                                               # non-contiguous, misaligned rows
@@ -90,6 +102,7 @@ def test_rows_and_strides(gpu, gen):
     assert torch.equal(full.samples.reshape(12, 3)[rows].cpu(), got.samples)
 
 
+@gpu_only
 def test_same_draws_across_gpu_backends(gen):
     x = make_logits((64, 5003), torch.float16, "normal", gen).cuda()
     draws = [igk.softmax_entropy(x, num_samples=4, temperature=1.0, seed=99, backend=b).samples for b in GPU_BACKENDS]
@@ -98,6 +111,7 @@ def test_same_draws_across_gpu_backends(gen):
 
 @pytest.mark.parametrize("where", ["nan", "posinf", "allneginf"])
 @pytest.mark.parametrize("R", [2, 700])   # split path and one block per row
+@gpu_only
 def test_bad_rows(gpu, where, R, gen):
     x = make_logits((R, 4099), torch.bfloat16, "normal", gen)
     bad = R - 2
@@ -121,6 +135,7 @@ def test_bad_rows(gpu, where, R, gen):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("B,T,V", [(2, 5, 126464), (8, 256, 1000), (3, 40, 1001)])
+@gpu_only
 def test_state_uncertainty(gpu, dtype, B, T, V, gen):
     x = make_logits((B, 2 * T, V), dtype, "normal", gen)[:, ::2]    # strided T
     mask = torch.rand(B, T, generator=gen) < 0.5
@@ -134,6 +149,7 @@ def test_state_uncertainty(gpu, dtype, B, T, V, gen):
 
 @pytest.mark.parametrize("B,T,k,N,tau", [(3, 37, 4, 8, 0.1), (2, 1024, 16, 8, 0.2), (4, 5000, 3, 5, 1.0),
                                          (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0)])
+@gpu_only
 def test_sample_candidates(gpu, B, T, k, N, tau, gen):
     conf = torch.rand(B, T, generator=gen)
     conf[:, ::7] = conf[:, 1:2]                                      # exact ties
@@ -151,6 +167,7 @@ def test_sample_candidates(gpu, B, T, k, N, tau, gen):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("R,D,V,n_rows", [(300, 256, 32003, 150), (2048, 128, 4099, 2048), (64, 512, 126464, 64),
                                           (5, 128, 1000, 3)])
+@gpu_only
 def test_linear_softmax_entropy(dtype, R, D, V, n_rows, gen):
     """Inputs on a 1/64 grid make every fp32 dot exact in any order
     (tests/test_linear_softmax_entropy.py), so the kernel's logits equal the unfused ones."""
@@ -168,6 +185,7 @@ def test_linear_softmax_entropy(dtype, R, D, V, n_rows, gen):
     assert_close_stats(got, want, logits, 1.0, 42, 7, dtype, rows=rows)
 
 
+@gpu_only
 def test_linear_memory_is_o_rows(gen):
     R, D, V = 4096, 1024, 126464
     h = torch.randn(R, D, generator=gen).bfloat16().cuda()
