@@ -10,9 +10,9 @@ import pytest
 import torch
 from inputs import DTYPES, TOL, gumbel_scores, make_logits
 
-import igkernels as igk  # noqa: E402
-from igkernels import cuda as igk_cuda  # noqa: E402,F401  (registers the "cuda" backend)
-from igkernels.linear import linear_softmax_entropy  # noqa: E402
+import igkernels as igk
+from igkernels import cuda as igk_cuda  # noqa: F401  (registers the "cuda" backend)
+from igkernels.linear import linear_softmax_entropy
 
 GPU_BACKENDS = ["cuda", "triton"]
 
