@@ -213,7 +213,8 @@ class InfoGainSampler:
                            ``attention_mask`` [B, L], left or right padded)
         max_new_tokens:    masks appended to each prompt (0: only the prompt's own masks)
         steps:             decoding steps per sequence, split evenly over its blocks
-        block_length:      length of the generation blocks, decoded left to right; a
+        block_length:      length of the generation blocks, decoded left to right (at
+                           absolute multiples of it for block-diffusion adapters); a
                            prompt's own masks form one extra block decoded first
         variant:           "info_gain" | "lookum" | "confidence" | "margin" | "entropy" | "random"
         candidates:        N >= 1 candidate actions per lookahead step
@@ -288,20 +289,26 @@ class _Run:
 
         # Canvas, right padded; block id per position: 0 = the prompt's own masks,
         # 1.. = generation blocks, -1 = never decoded.
+        # Block-diffusion models (adapter.aligned_blocks) decode blocks at absolute multiples
+        # of block_length, the blocks their attention was trained on; the first one may be
+        # partly prompt.
         x = torch.full((B, T), pad, dtype=torch.int64)
         blk = torch.full((B, T), -1, dtype=torch.int64)
-        n_gen_blocks = -(-G // block_length)
+        n_blocks = []
         for b, p in enumerate(ids):
             P = len(p)
             x[b, :P] = torch.tensor(p, dtype=torch.int64)
             x[b, P:P + G] = mask_id
             blk[b, :P][x[b, :P] == mask_id] = 0
-            blk[b, P:P + G] = 1 + torch.arange(G) // block_length
+            gen = torch.arange(P, P + G)
+            blk[b, P:P + G] = 1 + (gen // block_length - P // block_length if adapter.aligned_blocks
+                                   else (gen - P) // block_length)
+            n_blocks.append(int(blk[b].max().clamp(min=0)))
         has_prompt_masks = (blk == 0).any(1)
         # steps split evenly over each sequence's blocks, the remainder to the first ones
-        spb = torch.zeros(B, n_gen_blocks + 1, dtype=torch.int64)
+        spb = torch.zeros(B, max(n_blocks) + 1, dtype=torch.int64)
         for b in range(B):
-            present = ([0] if bool(has_prompt_masks[b]) else []) + list(range(1, n_gen_blocks + 1))
+            present = ([0] if bool(has_prompt_masks[b]) else []) + list(range(1, n_blocks[b] + 1))
             if steps < len(present):
                 raise ValueError(f"steps ({steps}) must be >= the number of blocks ({len(present)}: "
                                  f"max_new_tokens={G} / block_length={block_length}"

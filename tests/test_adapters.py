@@ -73,6 +73,14 @@ def test_sdar_attention_is_block_causal(tmp_path_factory):
     assert not torch.allclose(adapter.forward(earlier, None)[0, 4:], base[0, 4:])   # later blocks see earlier
 
 
+def test_sdar_decodes_blocks_aligned_to_absolute_positions(tmp_path_factory):
+    model, tok = load(str(cached_remote(tmp_path_factory, "sdar")))
+    out = InfoGainSampler(model, tok).generate([[6, 7, 8, 9, 10, 11]], max_new_tokens=6, steps=6, block_length=4,
+                                               variant="confidence", return_history=True)
+    order = [p for h in out.history for p in h["positions"][0]]
+    assert sorted(order[:2]) == [6, 7] and sorted(order[2:]) == [8, 9, 10, 11]
+
+
 def test_dream_shift_is_applied_exactly_once():
     """Logits row r of this fake Dream say "the token at r + 1 is word(r + 1)"; decoding must
     put word(p) at every position p (shift 0 would give word(p + 1), shift 2 word(p - 1))."""

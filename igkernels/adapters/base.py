@@ -22,6 +22,9 @@ class Adapter:
     name = "masked_lm"
     #: logits row ``t - shift`` predicts the token at position ``t`` (clamped at row 0).
     shift = 0
+    #: decode generation blocks at absolute multiples of block_length (block diffusion)
+    #: instead of counting them from the end of the prompt.
+    aligned_blocks = False
     #: mask id of the family when neither the config nor the tokenizer names one.
     default_mask_id: int | None = None
 

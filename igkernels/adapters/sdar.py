@@ -2,7 +2,8 @@
 
 Attention is causal across blocks of ``block_size`` absolute positions and bidirectional
 inside a block; the adapter builds that mask, so the model sees the same pattern it was
-trained with.
+trained with, and asks the sampler to align its decoding blocks to absolute positions
+(use a ``block_length`` that is a multiple of ``block_size``).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class SDARAdapter(Adapter):
 
     name = "sdar"
     default_mask_id = 151669
+    aligned_blocks = True
 
     def __init__(self, model: Any, tokenizer: Any = None, mask_id: int | None = None,
                  block_size: int | None = None):
