@@ -19,6 +19,7 @@ Slices hold ascending columns, so "first slice reaching the max" gives the lowes
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Sequence
 
@@ -105,7 +106,7 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
         weight = weight.contiguous()
     if _use_triton(hidden.device):
         from .triton import linear_softmax_entropy as _kernel
-        ctx = torch.cuda.device(hidden.device) if hidden.is_cuda else _nullcontext()
+        ctx = torch.cuda.device(hidden.device) if hidden.is_cuda else contextlib.nullcontext()
         with ctx:
             parts = _kernel.partial_states(h2, index.contiguous(), weight, bias, keys.contiguous(),
                                            ctr.contiguous(), num_samples, temperature, offset)
@@ -116,14 +117,6 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
         i = int(bad.nonzero()[0, 0])
         raise ValueError(f"logits row {int(index[i])} holds NaN/+inf or is entirely -inf: its softmax is undefined")
     return TokenStats(*(x.reshape(out_lead + x.shape[1:]) for x in stats))
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _chunked_partial_states(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, keys: torch.Tensor,
