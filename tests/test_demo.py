@@ -41,7 +41,11 @@ def test_embedded_model_loads_offline_and_decodes_well_formed(monkeypatch):
 def test_wilson_interval():
     lo, hi = demo.wilson(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
-    assert demo.wilson(0, 10)[0] == 0.0 and demo.wilson(10, 10)[1] == pytest.approx(1.0)
+    assert demo.wilson(0, 10)[0] == 0.0 and demo.wilson(10, 10)[1] == 1.0
+    for n in range(1, 60):
+        for k in (0, n // 2, n):
+            lo, hi = demo.wilson(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0
 
 
 def test_canvases_and_order_from_history():
