@@ -89,5 +89,5 @@ def launch(confidence: torch.Tensor, valid: torch.Tensor, k: int, N: int, tau: f
         confidence, confidence.stride(0), confidence.stride(1), confidence.stride(2), valid8, keys, ctr,
         positions, unique.view(torch.int8), T, N, k, tau, offset,
         NOISE=tau > 0.0 and N > 1, DOMAIN=POSITION_DOMAIN, BLOCK_N=block_n, BLOCK_T=block_t,
-        BLOCK_K=block_k, num_warps=warps)
+        BLOCK_K=block_k, num_warps=warps, enable_fp_fusion=False)
     return positions, unique

@@ -363,4 +363,5 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
     softmax_entropy_combine_kernel[(R * chunks,)](
         logits, offsets, mask, p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
         ent, lse, maxp, amax, second, status, samples, sprob, R, S, nsplit,
-        ENTROPY_ONLY=entropy_only, num_warps=max(1, min(4, s_block // 32)), **common)
+        ENTROPY_ONLY=entropy_only, num_warps=max(1, min(4, s_block // 32)), enable_fp_fusion=False,
+        **common)

@@ -50,5 +50,5 @@ def launch(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
                0, 0.0, 0, entropy_only=True)
     out = torch.empty(B, dtype=torch.float32, device=dev)
     block_t = min(1024, max(16, triton.next_power_of_2(T)))
-    masked_mean_kernel[(B,)](ent, mask8, out, T, BLOCK_T=block_t, num_warps=4)
+    masked_mean_kernel[(B,)](ent, mask8, out, T, BLOCK_T=block_t, num_warps=4, enable_fp_fusion=False)
     return out, status
