@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_figure:
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        figure = save_figure(results, examples, out_dir / "igkernels-demo.png")
+        figure = save_figure(results, examples, (out_dir / "igkernels-demo.png").resolve())
     total = time.perf_counter() - started
 
     if args.json:
