@@ -6,6 +6,7 @@ naming the argument.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -29,16 +30,16 @@ def _check_tensor(name: str, x, *, dtypes=None, dim=None) -> torch.Tensor:
     return x
 
 
-def _check_int(name: str, x, lo: int, hi: int | None = None) -> int:
+def check_int(name: str, x, lo: int, hi: int | None = None) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
     if x < lo or (hi is not None and x >= hi):
-        bound = f"[{lo}, {hi})" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {bound}, got {x}")
+        bound = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, got {x}")
     return x
 
 
-def _check_float(name: str, x) -> float:
+def check_nonneg(name: str, x) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(x).__name__}")
     x = float(x)
@@ -74,9 +75,31 @@ def _keys(seed, shape: tuple, index: torch.Tensor, per_index_ok: bool):
                              + (f" or ({index.numel()},)" if per_index_ok else "")
                              + f", got {tuple(seed.shape)}")
         return keys, torch.zeros_like(keys)
-    seed = _check_int("seed", seed, 0, _U64)
+    seed = check_int("seed", seed, 0, _U64)
     key = seed - _U64 if seed >= 2 ** 63 else seed
     return torch.full_like(index, key), index.clone()
+
+
+def select_rows(rows, lead: tuple, seed, device: torch.device, tensor_name: str):
+    """Checked row selection of a [*lead, ...] tensor and the Philox key of each selected row.
+
+    Returns (index [R] flattened row indices, leading shape of the outputs, keys [R], ctr [R]).
+    """
+    n = math.prod(lead)
+    if rows is None:
+        index, out_lead = torch.arange(n, device=device), lead
+    else:
+        if not isinstance(rows, torch.Tensor):
+            rows = torch.as_tensor(list(rows), dtype=torch.int64, device=device)
+        _check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
+        if rows.device != device:
+            raise ValueError(f"rows is on {rows.device} but {tensor_name} is on {device}")
+        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= n):
+            raise ValueError(f"rows must index the {n} rows of the flattened leading dims of {tensor_name}; "
+                             f"got values in [{int(rows.min())}, {int(rows.max())}]")
+        index, out_lead = rows, (rows.numel(),)
+    keys, ctr = _keys(seed, lead, index, per_index_ok=rows is not None)
+    return index, out_lead, keys, ctr
 
 
 def _row_offsets(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -109,27 +132,13 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     _check_tensor("logits", logits, dtypes=LOGIT_DTYPES)
     if logits.dim() < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits must have shape [..., V] with V >= 1, got {tuple(logits.shape)}")
-    num_samples = _check_int("num_samples", num_samples, 0, _MAX_STREAMS)
-    temperature = _check_float("temperature", temperature)
-    offset = _check_int("offset", offset, 0, _U32)
-    lead, V = tuple(logits.shape[:-1]), logits.shape[-1]
-    n = logits.numel() // V if V else 0
+    num_samples = check_int("num_samples", num_samples, 0, _MAX_STREAMS)
+    temperature = check_nonneg("temperature", temperature)
+    offset = check_int("offset", offset, 0, _U32)
+    lead = tuple(logits.shape[:-1])
     if logits.stride(-1) != 1:
         logits = logits.contiguous()
-    if rows is None:
-        index = torch.arange(n, device=logits.device)
-        out_lead = lead
-    else:
-        if not isinstance(rows, torch.Tensor):
-            rows = torch.as_tensor(list(rows), dtype=torch.int64, device=logits.device)
-        _check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
-        _same_device("rows", rows, logits, "logits")
-        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= n):
-            raise ValueError(f"rows must index the {n} rows of logits' flattened leading dims; "
-                             f"got values in [{int(rows.min())}, {int(rows.max())}]")
-        index = rows
-        out_lead = (rows.numel(),)
-    keys, ctr = _keys(seed, lead, index, per_index_ok=rows is not None)
+    index, out_lead, keys, ctr = select_rows(rows, lead, seed, logits.device, "logits")
     R = index.numel()
     if R == 0:
         return _empty_stats(out_lead, num_samples, logits.device)
@@ -181,10 +190,10 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
     confidence / position_temperature + Gumbel noise (stream c).
     Returns Candidates(positions [B, N, k] ascending with -1 padding, unique [B, N]).
     """
-    k = _check_int("k", k, 1)
-    N = _check_int("num_candidates", num_candidates, 1, _MAX_STREAMS)
-    tau = _check_float("position_temperature", position_temperature)
-    offset = _check_int("offset", offset, 0, _U32)
+    k = check_int("k", k, 1)
+    N = check_int("num_candidates", num_candidates, 1, _MAX_STREAMS)
+    tau = check_nonneg("position_temperature", position_temperature)
+    offset = check_int("offset", offset, 0, _U32)
     _check_tensor("confidence", confidence, dtypes=(torch.float32,), dim=(2, 3))
     _check_tensor("valid", valid, dtypes=(torch.bool,), dim=2)
     _same_device("valid", valid, confidence, "confidence")

@@ -76,26 +76,13 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
             raise ValueError(f"bias must have shape [{V}] (weight's V), got {tuple(bias.shape)}")
         api._same_device("bias", bias, hidden, "hidden")
         bias = bias.contiguous()
-    num_samples = api._check_int("num_samples", num_samples, 0, api._MAX_STREAMS)
-    temperature = api._check_float("temperature", temperature)
-    offset = api._check_int("offset", offset, 0, api._U32)
+    num_samples = api.check_int("num_samples", num_samples, 0, api._MAX_STREAMS)
+    temperature = api.check_nonneg("temperature", temperature)
+    offset = api.check_int("offset", offset, 0, api._U32)
 
     lead = tuple(hidden.shape[:-1])
     n = hidden.numel() // D
-    if rows is None:
-        index = torch.arange(n, device=hidden.device)
-        out_lead = lead
-    else:
-        if not isinstance(rows, torch.Tensor):
-            rows = torch.as_tensor(list(rows), dtype=torch.int64, device=hidden.device)
-        api._check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
-        api._same_device("rows", rows, hidden, "hidden")
-        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= n):
-            raise ValueError(f"rows must index the {n} rows of hidden's flattened leading dims; "
-                             f"got values in [{int(rows.min())}, {int(rows.max())}]")
-        index = rows
-        out_lead = (rows.numel(),)
-    keys, ctr = api._keys(seed, lead, index, per_index_ok=rows is not None)
+    index, out_lead, keys, ctr = api.select_rows(rows, lead, seed, hidden.device, "hidden")
     if index.numel() == 0:
         return api._empty_stats(out_lead, num_samples, hidden.device)
 

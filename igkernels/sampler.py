@@ -105,22 +105,6 @@ class _Rows(NamedTuple):
     stats: Any               # TokenStats [R]
 
 
-def _check_int(name: str, x, lo: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
-    if x < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {x}")
-    return x
-
-
-def _check_nonneg(name: str, x) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(x).__name__}")
-    if not (0.0 <= float(x) < float("inf")):
-        raise ValueError(f"{name} must be finite and >= 0, got {x}")
-    return float(x)
-
-
 class InfoGainSampler:
     """Info-Gain decoding (and its baselines) for a masked diffusion LM.
 
@@ -236,18 +220,18 @@ class InfoGainSampler:
         """
         if not isinstance(variant, str) or variant not in VARIANTS:
             raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
-        G = _check_int("max_new_tokens", max_new_tokens, 0)
-        steps = _check_int("steps", steps, 1)
-        block_length = _check_int("block_length", block_length, 1)
-        N = _check_int("candidates", candidates, 1)
-        tau_pos = _check_nonneg("position_temperature", position_temperature)
-        temperature = _check_nonneg("temperature", temperature)
+        G = api.check_int("max_new_tokens", max_new_tokens, 0)
+        steps = api.check_int("steps", steps, 1)
+        block_length = api.check_int("block_length", block_length, 1)
+        N = api.check_int("candidates", candidates, 1)
+        tau_pos = api.check_nonneg("position_temperature", position_temperature)
+        temperature = api.check_nonneg("temperature", temperature)
         if threshold is not None:
-            threshold = _check_nonneg("threshold", threshold)
-        eos_penalty = _check_nonneg("eos_penalty", eos_penalty)
-        pad_penalty = _check_nonneg("pad_penalty", pad_penalty)
+            threshold = api.check_nonneg("threshold", threshold)
+        eos_penalty = api.check_nonneg("eos_penalty", eos_penalty)
+        pad_penalty = api.check_nonneg("pad_penalty", pad_penalty)
         if max_forward_batch is not None:
-            max_forward_batch = _check_int("max_forward_batch", max_forward_batch, 1)
+            max_forward_batch = api.check_int("max_forward_batch", max_forward_batch, 1)
         if backend is not None and not isinstance(backend, str):
             raise TypeError(f"backend must be a str or None, got {type(backend).__name__}")
 
