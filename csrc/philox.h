@@ -4,7 +4,7 @@
 //   key     = (seed & 0xFFFFFFFF, seed >> 32)
 //   counter = (col >> 2, row, stream | domain << 24, offset)
 //   word    = philox4x32_10(key, counter)[col & 3]
-//   u       = ((word >> 8) + 0.5) * 2^-24        each operation rounded to fp32
+//   u       = ((word >> 9) + 0.5) * 2^-23        exact in fp32
 //   gumbel  = -log(-log(u))                       in fp32
 //
 // Header-only so that the CUDA kernels can include it too.
@@ -54,9 +54,9 @@ IGK_HOST_DEVICE inline void philox4x32_10(uint32_t k0, uint32_t k1, uint32_t c0,
     out[3] = c3;
 }
 
-// u in (0, 1]: (word >> 8) is exact in fp32, the +0.5 rounds to even above 2^23.
+// u in [2^-24, 1 - 2^-24], exact: (word >> 9) + 0.5 needs 24 significant bits, so g is finite.
 IGK_HOST_DEVICE inline float philox_uniform(uint32_t word) {
-    return ((float)(word >> 8) + 0.5f) * 5.9604644775390625e-08f;
+    return ((float)(word >> 9) + 0.5f) * 1.1920928955078125e-07f;
 }
 
 IGK_HOST_DEVICE inline float gumbel_from_word(uint32_t word) {

@@ -6,7 +6,7 @@
 // from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps semantics:
 // the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0]), gt, eq,
 // bad (NaN or +inf), blend, blend_idx, iota, add_idx, mask_or, any, any_gt, first, hmax,
-// keep_first, nan_to_inf, and gumbel_block(k0, k1, group0, c1, c2, c3, g[4]): the Gumbel
+// keep_first, and gumbel_block(k0, k1, group0, c1, c2, c3, g[4]): the Gumbel
 // noise of the 4W columns 4*group0 .. 4*group0 + 4W - 1, g[k] holding columns
 // 4*group0 + kW .. + W - 1.
 //
@@ -25,8 +25,7 @@
 //
 // Draws: stream st scores column v as f_v + temperature * g_v (a multiply then an add;
 // the build uses -ffp-contract=off) and keeps the first column of the highest score.
-// NaN scores (f = -inf with g = +inf, which the fp32 u = 1 of the Philox layout allows)
-// count as +inf, as torch.argmax ranks NaN highest.
+// g is always finite (csrc/philox.h), so a -inf logit scores -inf and is never drawn.
 
 // The including .cpp provides <float.h>, <math.h> and row_stats.h, half.h, philox.h.
 
@@ -79,7 +78,7 @@ void draw_chunk(const RowJob& job, int64_t row, int64_t c0, int n, int nb, const
             F g[4], sc[4];
             X::gumbel_block(k0, k1, (uint32_t)((c0 + q) >> 2), c1, c2, job.offset, g);
             for (int k = 0; k < 4; ++k) {
-                sc[k] = X::nan_to_inf(X::add(X::load(buf + q + k * W), X::mul(temp, g[k])));
+                sc[k] = X::add(X::load(buf + q + k * W), X::mul(temp, g[k]));
                 sc[k] = X::keep_first(sc[k], n - (q + k * W));
             }
             const F top = X::max(X::max(sc[0], sc[1]), X::max(sc[2], sc[3]));

@@ -57,10 +57,6 @@ struct Avx2 {
         const M keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), iota(0)));
         return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, keep);
     }
-    static F nan_to_inf(F v) {
-        return _mm256_blendv_ps(v, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    }
-
     // exp(x) for x in [-110, 0], Cephes expf as in simd_avx512.h; 2^n is built in the
     // exponent field, valid for n >= -126, so results below exp(-87.3) (subnormal) are
     // flushed to 0, which the sums cannot notice next to the row maximum's 1.

@@ -51,10 +51,6 @@ struct Avx512 {
         const M keep = count <= 0 ? 0 : (M)((1u << count) - 1u);
         return _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), v);
     }
-    static F nan_to_inf(F v) {
-        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v, _mm512_set1_ps(INFINITY));
-    }
-
     // exp(x) for x in [-110, 0], Cephes expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split
     // in two for an exact n ln2), exp(r) by a degree-6 polynomial, 2^n by scalef, which
     // underflows to exactly 0 below about -103.9. ~1 ulp.

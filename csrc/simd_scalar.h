@@ -39,7 +39,6 @@ struct Scalar {
     static int first(M) { return 0; }
     static float hmax(F v) { return v; }
     static F keep_first(F v, int count) { return count > 0 ? v : -INFINITY; }
-    static F nan_to_inf(F v) { return v != v ? INFINITY : v; }
 
     static void gumbel_block(uint32_t k0, uint32_t k1, uint32_t group0, uint32_t c1, uint32_t c2,
                              uint32_t c3, F g[4]) {

@@ -7,7 +7,7 @@ backend. The layout, which the C++, CUDA and Triton kernels reproduce bit for bi
     key     = (seed & 0xFFFFFFFF, seed >> 32)            seed: unsigned 64-bit
     counter = (col >> 2, row, stream | domain << 24, offset)
     word    = philox4x32_10(key, counter)[col & 3]       one uint32 per column
-    u       = ((word >> 8) + 0.5) * 2**-24               in (0, 1), exact in fp32
+    u       = ((word >> 9) + 0.5) * 2**-23               in (0, 1), exact in fp32
     gumbel  = -log(-log(u))                              computed in fp32
 
 * ``col``: vocabulary index (token draws) or sequence position (position draws).
@@ -20,6 +20,11 @@ backend. The layout, which the C++, CUDA and Triton kernels reproduce bit for bi
 * ``domain``: ``TOKEN_DOMAIN`` (0) for Gumbel-max token draws, ``POSITION_DOMAIN`` (1) for
   candidate position draws, so the two never share a counter.
 * ``offset``: the caller's step counter, < 2**32.
+
+``u`` uses 23 bits of the word so that ``(word >> 9) + 0.5`` needs 24 significant bits and
+is exact in fp32: u lies in [2**-24, 1 - 2**-24], so g is finite, in [-2.82, 16.64], and a
+banned (-inf) logit can never be drawn. (With 24 bits, +0.5 would round 2**24 - 0.5 up to
+2**24, giving u = 1 and g = +inf.)
 
 Integers are held in int64 tensors here (values in [0, 2**32)) so that the reference
 runs on any device; products are split into 16-bit halves to stay below 2**63.
@@ -79,5 +84,5 @@ def random_words(key: torch.Tensor, row: torch.Tensor, stream: torch.Tensor, dom
 
 def gumbel(words: torch.Tensor) -> torch.Tensor:
     """Standard Gumbel noise in fp32 from uint32 words: -log(-log(u))."""
-    u = ((words >> 8).to(torch.float32) + 0.5) * (2.0 ** -24)
+    u = ((words >> 9).to(torch.float32) + 0.5) * (2.0 ** -23)
     return -torch.log(-torch.log(u))

@@ -181,3 +181,12 @@ def test_empty_selection_and_inputs_untouched(backend, gen):
     igk.softmax_entropy(x, rows=rows, num_samples=2, temperature=1.0, backend=backend)
     assert igk.softmax_entropy(x[:0], backend=backend).entropy.shape == (0, 4)
     assert torch.equal(x, before) and rows.tolist() == [2, 0]
+
+
+def test_gumbel_noise_is_finite_for_every_word():
+    """The extreme uint32 words map to u strictly inside (0, 1): a banned token never wins."""
+    from igkernels import philox
+    words = torch.tensor([0, 1, 0x1FF, 0x200, 0xFFFFFE00, 0xFFFFFF00, 0xFFFFFFFF], dtype=torch.int64)
+    g = philox.gumbel(words)
+    assert torch.isfinite(g).all() and g.min() > -3 and g.max() < 17
+    assert g[-1] == g[-2] == g[-3] and g[0] == g[1] == g[2] and g[3] > g[2]

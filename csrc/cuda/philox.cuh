@@ -1,8 +1,5 @@
 // Philox4x32-10 and Gumbel noise for the CUDA kernels: the layout of igkernels/philox.py,
 // from the header the CPU backend shares (csrc/philox.h), plus what the kernels add.
-//
-// The reference rounds fp32(word >> 8) + 0.5 to even, so word >> 8 == 0xFFFFFF gives u == 1
-// and g == +inf; the kernels reproduce that (kGumbelInfTop names it).
 #pragma once
 #include <cstdint>
 
@@ -10,10 +7,9 @@
 
 namespace igk {
 
-// The one value of word >> 8 whose u rounds to exactly 1 (g = +inf).
-constexpr uint32_t kGumbelInfTop = 0xFFFFFFu;
-// Upper bound on every finite g: word >> 8 == 0xFFFFFE gives u = 1 - 2^-23, g = 15.9424.
-constexpr float kGumbelFiniteMax = 16.0f;
+// Upper bound on every g: the largest u, 1 - 2^-24, gives g = -log(-log(u)) = 16.6355
+// (with margin for __logf's error).
+constexpr float kGumbelMax = 17.0f;
 
 struct Words4 { uint32_t w[4]; };
 

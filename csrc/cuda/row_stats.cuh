@@ -15,9 +15,9 @@
 // Gumbel-max draws: score_v = fp32(f_v) + fp32(T) * g_v, multiply then add (__fmul_rn/__fadd_rn,
 // never an FMA), ties to the lowest column. Each thread visits its columns in increasing order,
 // so "strictly greater" keeps the lowest column within a thread and (score, column) pairs combine
-// across threads. Since rounding is monotone, fp32(f + T * 16) bounds the score of every finite g,
-// which lets a thread skip both logarithms of a column that cannot win; the one word whose g is
-// +inf (word >> 8 == 0xFFFFFF, see philox.cuh) is always scored.
+// across threads. Since rounding is monotone, fp32(f + T * kGumbelMax) bounds the score of every
+// g (all finite, see csrc/philox.h), which lets a thread skip both logarithms of a column that
+// cannot win.
 //
 // Layout: one block of kRowThreads threads per (row, vocabulary slice); 16-byte loads from the
 // first 16-byte aligned address of the slice (a scalar prologue before it, a scalar tail after),
@@ -171,7 +171,7 @@ __device__ __forceinline__ void update(Stat& st, Draw (&d)[NS > 0 ? NS : 1], con
     st.t = fmaf(ex, dd, st.t);
   }
   if constexpr (NS > 0) {
-    const float bound_add = __fmul_rn(ctx.temperature, kGumbelFiniteMax);
+    const float bound_add = __fmul_rn(ctx.temperature, kGumbelMax);
 #pragma unroll
     for (int j = 0; j < NS; ++j) {
       if (j < ctx.pass_samples) {
@@ -185,7 +185,7 @@ __device__ __forceinline__ void update(Stat& st, Draw (&d)[NS > 0 ? NS : 1], con
           const uint32_t word = select_word(w, static_cast<uint32_t>(col & 3));
           const float x = f[e];
           // -inf (banned) and NaN logits are never drawn.
-          if (x > -INFINITY && (__fadd_rn(x, bound_add) > d[j].score || (word >> 8) == kGumbelInfTop)) {
+          if (x > -INFINITY && __fadd_rn(x, bound_add) > d[j].score) {
             const float score = __fadd_rn(x, __fmul_rn(ctx.temperature, gumbel_from_word(word)));
             if (score > d[j].score) d[j] = Draw{score, x, static_cast<int>(col)};
           }

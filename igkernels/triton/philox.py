@@ -5,7 +5,7 @@ Bit for bit the layout of ``igkernels/philox.py``:
     key     = (seed & 0xFFFFFFFF, seed >> 32)
     counter = (col >> 2, row, stream | domain << 24, offset)
     word    = philox4x32_10(key, counter)[col & 3]
-    u       = ((word >> 8) + 0.5) * 2**-24
+    u       = ((word >> 9) + 0.5) * 2**-23
     gumbel  = -log(-log(u))                      in fp32
 
 All counter and key words are uint32 tensors, so products wrap modulo 2**32 and
@@ -48,8 +48,8 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 @triton.jit
 def gumbel_from_words(w):
-    """-log(-log(u)) with u = ((w >> 8) + 0.5) * 2**-24 (exact in fp32, never 0 or 1)."""
-    u = ((w >> 8).to(tl.float32) + 0.5) * 5.9604644775390625e-08
+    """-log(-log(u)) with u = ((w >> 9) + 0.5) * 2**-23 (exact in fp32, never 0 or 1)."""
+    u = ((w >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07
     return -tl.log(-tl.log(u))
 
 
