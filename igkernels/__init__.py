@@ -8,11 +8,11 @@ from .dispatch import BackendUnavailableError, available_backends, use_backend
 from .linear import linear_softmax_entropy
 from .models import load
 from .sampler import GenerationOutput, InfoGainSampler
-from .types import Candidates, TokenStats
+from .types import BadRowError, Candidates, TokenStats
 
 __all__ = [
     "softmax_entropy", "state_uncertainty", "sample_candidates", "linear_softmax_entropy",
-    "TokenStats", "Candidates",
+    "TokenStats", "Candidates", "BadRowError",
     "available_backends", "use_backend", "BackendUnavailableError",
     "load", "InfoGainSampler", "GenerationOutput",
 ]

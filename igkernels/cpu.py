@@ -15,17 +15,13 @@ import warnings
 import torch
 
 from . import dispatch
-from .types import Candidates, TokenStats
+from .types import BadRowError, Candidates, TokenStats
 
 if importlib.util.find_spec("igkernels._C") is None:
     warnings.warn("igkernels: the C++ extension igkernels._C is not built; the 'cpu' backend is "
                   "unavailable and CPU tensors use the 'reference' backend", RuntimeWarning, stacklevel=2)
 
 _DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-
-def _bad_row(row: int) -> ValueError:
-    return ValueError(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
 
 
 def _ops(_C) -> types.SimpleNamespace:
@@ -42,7 +38,7 @@ def _ops(_C) -> types.SimpleNamespace:
                                  lse.data_ptr(), max_prob.data_ptr(), argmax.data_ptr(), second.data_ptr(),
                                  samples.data_ptr(), sample_prob.data_ptr(), torch.get_num_threads())
         if bad >= 0:
-            raise _bad_row(int(rows[bad]))
+            raise BadRowError(int(rows[bad]))
         return TokenStats(entropy, lse, max_prob, argmax, second, samples, sample_prob)
 
     def state_uncertainty(logits, mask) -> torch.Tensor:
@@ -52,7 +48,7 @@ def _ops(_C) -> types.SimpleNamespace:
         bad = _C.state_uncertainty(logits.data_ptr(), _DTYPE_CODE[logits.dtype], B, T, V, logits.stride(0),
                                    logits.stride(1), mask.data_ptr(), out.data_ptr(), torch.get_num_threads())
         if bad >= 0:
-            raise _bad_row(bad)
+            raise BadRowError(bad)
         return out
 
     def sample_candidates(confidence, valid, k, num_candidates, position_temperature, keys, ctr,

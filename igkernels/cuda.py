@@ -22,7 +22,7 @@ from typing import Iterator
 import torch
 
 from . import dispatch
-from .types import Candidates, TokenStats
+from .types import BadRowError, Candidates, TokenStats
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _NO_BAD_ROW = 2 ** 63 - 1
@@ -55,7 +55,7 @@ def _check(pending: list[tuple[torch.Tensor, torch.Tensor | None]]) -> None:
     for (_, rows), i in zip(pending, firsts.tolist()):
         if i != _NO_BAD_ROW:
             row = int(rows[i]) if rows is not None else i
-            raise ValueError(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+            raise BadRowError(row)
 
 
 def _status_checked(status: torch.Tensor, rows: torch.Tensor | None) -> None:

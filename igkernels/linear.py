@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 
 from . import api, philox
-from .types import TokenStats
+from .types import BadRowError, TokenStats
 
 _DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 _TILE_ELEMS = 1 << 20  # fallback: elements of one logits tile (times samples)
@@ -102,7 +102,7 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
     *stats, bad = combine(*parts, num_samples)
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
-        raise ValueError(f"logits row {int(index[i])} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+        raise BadRowError(int(index[i]))
     return TokenStats(*(x.reshape(out_lead + x.shape[1:]) for x in stats))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from . import philox
-from .types import Candidates, TokenStats
+from .types import BadRowError, Candidates, TokenStats
 
 
 def _selected_rows(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -28,7 +28,7 @@ def _check_rows(f: torch.Tensor, rows: torch.Tensor) -> None:
     bad = torch.isnan(f).any(-1) | torch.isposinf(f).any(-1) | torch.isneginf(f).all(-1)
     if bool(bad.any()):
         row = int(rows[bad.nonzero()[0, 0]])
-        raise ValueError(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+        raise BadRowError(row)
 
 
 def entropy(f: torch.Tensor) -> torch.Tensor:

@@ -36,3 +36,14 @@ class Candidates(NamedTuple):
     """
     positions: torch.Tensor
     unique: torch.Tensor
+
+
+class BadRowError(ValueError):
+    """A selected logits row holds NaN or +inf, or is entirely -inf: its softmax is undefined.
+
+    ``row`` is the row's logical index (in the flattened leading dims of the logits).
+    """
+
+    def __init__(self, row: int):
+        super().__init__(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+        self.row = row

@@ -154,8 +154,9 @@ def test_bad_rows_raise_naming_the_row(backend, bad, gen):
         x[3, 7] = float("nan")
     if bad == "pos_inf":
         x[3, 30] = float("inf")
-    with pytest.raises(ValueError, match="logits row 3 "):
+    with pytest.raises(ValueError, match="logits row 3 ") as err:
         igk.softmax_entropy(x, backend=backend)
+    assert isinstance(err.value, igk.BadRowError) and err.value.row == 3
     with pytest.raises(ValueError, match="logits row 3 "):
         igk.softmax_entropy(x, rows=torch.tensor([1, 3]), backend=backend)
     st = igk.softmax_entropy(x, rows=torch.tensor([4, 1]), backend=backend)   # unread rows cost nothing

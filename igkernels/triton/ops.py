@@ -10,7 +10,7 @@ import contextlib
 
 import torch
 
-from ..types import Candidates, TokenStats
+from ..types import BadRowError, Candidates, TokenStats
 from . import sample_candidates as _k3
 from . import softmax_entropy as _k1
 from . import state_uncertainty as _k2
@@ -20,7 +20,7 @@ def _raise_on_bad_rows(status: torch.Tensor, rows: torch.Tensor | None) -> None:
     if bool(status.any()):
         i = int(status.nonzero()[0, 0])
         row = int(rows[i]) if rows is not None else i
-        raise ValueError(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+        raise BadRowError(row)
 
 
 def _device_guard(t: torch.Tensor):
