@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="igkernels", description="Info-Gain decoding of masked diffusion LMs")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
-    sub.add_parser("demo", help="interactive demo (igkernels/demo.py)", add_help=False)
+    sub.add_parser("demo", help="decode held-out puzzles with the embedded model under every variant and compare them", add_help=False)
     return parser
 
 

@@ -1,6 +1,7 @@
 """``igk.load``: a Hugging Face masked diffusion LM and its tokenizer, ready for the sampler."""
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -28,7 +29,7 @@ def _dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     raise ValueError(f"dtype must be a torch.dtype or one of {sorted(_DTYPES)}, got {dtype!r}")
 
 
-def load(path_or_id: str, device: str | torch.device = "cpu", dtype: torch.dtype | str | None = None
+def load(path_or_id: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | str | None = None
          ) -> tuple[Any, Any]:
     """Load a masked diffusion LM and its tokenizer; returns ``(model, tokenizer)``.
 
@@ -44,8 +45,10 @@ def load(path_or_id: str, device: str | torch.device = "cpu", dtype: torch.dtype
     from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
                               PretrainedConfig)
 
+    if isinstance(path_or_id, os.PathLike):
+        path_or_id = os.fspath(path_or_id)
     if not isinstance(path_or_id, str) or not path_or_id:
-        raise TypeError(f"path_or_id must be a non-empty str, got {path_or_id!r}")
+        raise TypeError(f"path_or_id must be a non-empty str or path, got {path_or_id!r}")
     torch_dtype = _dtype(dtype)
     config_dict, _ = PretrainedConfig.get_config_dict(path_or_id)
     family = family_of_config(config_dict)
