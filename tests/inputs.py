@@ -42,6 +42,36 @@ def make_logits(shape: tuple, dtype: torch.dtype, kind: str, gen: torch.Generato
     return x.to(dtype)
 
 
+def assert_matches_reference(got, want, logits: torch.Tensor, temperature: float, seed: int, offset: int,
+                             dtype: torch.dtype, rows: torch.Tensor | None = None) -> None:
+    """A fused TokenStats against the reference's, for an int ``seed`` (counter row = row index).
+
+    Statistics within TOL; argmax exactly; draws exactly, bar near-ties: where they differ, both
+    tokens' fp32 scores must be within float rounding of each other (different ``log``s).
+    """
+    got, want = (type(st)(*(t.cpu() for t in st)) for st in (got, want))
+    tol = TOL[dtype]
+    torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
+    torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
+    torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
+    torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
+    assert torch.equal(got.argmax, want.argmax)
+    flat = logits.reshape(-1, logits.shape[-1]).cpu()
+    if rows is not None:
+        rows = rows.cpu()
+        flat = flat[rows]
+    g = got.samples.reshape(flat.shape[0], -1)
+    w = want.samples.reshape(flat.shape[0], -1)
+    for r, s in (g != w).nonzero().tolist():
+        ctr = int(rows[r]) if rows is not None else r
+        sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, ctr, s, offset)
+        assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: not a near-tie {sc}"
+    assert (g != w).float().mean() < 1e-3 if g.numel() else True
+    same = got.samples == want.samples
+    torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
+                               **tol["prob"])
+
+
 def gumbel_scores(logits_row: torch.Tensor, tokens: torch.Tensor, temperature: float, key: int, ctr: int,
                   stream: int, offset: int) -> torch.Tensor:
     """The fp32 Gumbel scores of ``tokens`` in one row's draw, as the reference forms them."""

@@ -8,7 +8,7 @@ The reference runs on CPU copies of the same inputs.
 """
 import pytest
 import torch
-from inputs import DTYPES, TOL, gumbel_scores, make_logits
+from inputs import DTYPES, TOL, assert_matches_reference, make_logits
 
 import igkernels as igk
 from igkernels import cuda as igk_cuda  # noqa: F401  (registers the "cuda" backend)
@@ -41,27 +41,6 @@ def to_cpu(st):
     return igk.TokenStats(*(t.cpu() for t in st))
 
 
-def assert_close_stats(got, want, logits, temperature, seed, offset, dtype, rows=None):
-    tol = TOL[dtype]
-    torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
-    torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
-    torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
-    torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
-    assert torch.equal(got.argmax, want.argmax)
-    flat = logits.reshape(-1, logits.shape[-1])
-    if rows is not None:
-        flat = flat[rows]
-    g = got.samples.reshape(flat.shape[0], -1)
-    w = want.samples.reshape(flat.shape[0], -1)
-    for r, s in (g != w).nonzero().tolist():  # only near-ties of the fp32 scores may differ
-        ctr = int(rows[r]) if rows is not None else r
-        sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, ctr, s, offset)
-        assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: not a near-tie {sc}"
-    same = got.samples == want.samples
-    torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
-                               **tol["prob"])
-
-
 # Few rows (split-vocabulary path), many rows (one block per row), odd V (misaligned rows);
 # every kind of input on the small shapes, the common ones on the large (the CPU reference
 # is the slow part).
@@ -82,7 +61,7 @@ def test_softmax_entropy(gpu, shape, dtype, kind, gen):
         args = dict(num_samples=S, temperature=temperature, seed=seed, offset=11)
         want = igk.softmax_entropy(x, backend="reference", **args)
         got = to_cpu(igk.softmax_entropy(xg, backend=gpu, **args))
-        assert_close_stats(got, want, x, temperature, seed, 11, dtype)
+        assert_matches_reference(got, want, x, temperature, seed, 11, dtype)
 
 
 @gpu_only
@@ -93,7 +72,7 @@ def test_rows_and_strides(gpu, gen):
     args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
     want = igk.softmax_entropy(x, rows=rows, backend="reference", **args)
     got = to_cpu(igk.softmax_entropy(x.cuda(), rows=rows.cuda(), backend=gpu, **args))
-    assert_close_stats(got, want, x, 0.9, 5, 2, torch.bfloat16, rows=rows)
+    assert_matches_reference(got, want, x, 0.9, 5, 2, torch.bfloat16, rows=rows)
     full = igk.softmax_entropy(x.cuda(), backend=gpu, **args)
     assert torch.equal(full.samples.reshape(12, 3)[rows].cpu(), got.samples)
 
@@ -178,7 +157,7 @@ def test_linear_softmax_entropy(dtype, R, D, V, n_rows, gen):
     args = dict(num_samples=2, temperature=1.0, seed=42, offset=7)
     want = igk.softmax_entropy(logits, rows=rows, backend="reference", **args)
     got = to_cpu(linear_softmax_entropy(h.cuda(), w.cuda(), bias=b.cuda(), rows=rows.cuda(), **args))
-    assert_close_stats(got, want, logits, 1.0, 42, 7, dtype, rows=rows)
+    assert_matches_reference(got, want, logits, 1.0, 42, 7, dtype, rows=rows)
 
 
 @gpu_only

@@ -11,7 +11,7 @@ the draws only at near-ties of `log`.
 import pytest
 import torch
 from conftest import DEVICE
-from inputs import TOL, gumbel_scores
+from inputs import TOL, assert_matches_reference
 
 import igkernels as igk
 from igkernels import linear
@@ -41,24 +41,6 @@ def path(request, monkeypatch):
     return request.param
 
 
-def assert_matches(got, want, logits, temperature, seed, offset, dtype):
-    tol = TOL[dtype]
-    torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
-    torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
-    torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
-    torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
-    assert torch.equal(got.argmax, want.argmax)
-    flat = logits.reshape(-1, logits.shape[-1]).cpu()
-    g = got.samples.reshape(flat.shape[0], -1).cpu()
-    w = want.samples.reshape(flat.shape[0], -1).cpu()
-    for r, s in (g != w).nonzero().tolist():  # only near-ties of the fp32 scores may differ
-        sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, r, s, offset)
-        assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: {sc}"
-    same = got.samples == want.samples
-    torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
-                               **tol["prob"])
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("D,V", [(32, 301), (48, 997), (64, 7), (40, 1)])
 @pytest.mark.parametrize("with_bias", [False, True])
@@ -71,7 +53,7 @@ def test_matches_unfused(path, dtype, D, V, with_bias, gen):
         got = linear_softmax_entropy(h, w, bias=b, **args)
         want = igk.softmax_entropy(logits, backend="reference", **args)
         assert got.entropy.shape == (3, 5) and got.samples.shape == (3, 5, S)
-        assert_matches(got, want, logits, temperature, seed, 3, dtype)
+        assert_matches_reference(got, want, logits, temperature, seed, 3, dtype)
 
 
 def test_rows_gather_strided_and_ties(path, gen):
