@@ -91,12 +91,7 @@ void softmax_entropy(const SoftmaxEntropyCall& c) {
   if (c.workspace_bytes < row_workspace_bytes(c.R, plan, pass_width(c.num_samples, c.temperature)))
     throw std::invalid_argument("igkernels CUDA: softmax_entropy workspace too small");
   const auto s = reinterpret_cast<cudaStream_t>(c.stream);
-  switch (c.dtype) {
-    case kFloat32: run<float>(c, plan, s); break;
-    case kFloat16: run<__half>(c, plan, s); break;
-    case kBFloat16: run<__nv_bfloat16>(c, plan, s); break;
-    default: elem_bytes(c.dtype);
-  }
+  with_elem_type(c.dtype, [&](auto elem) { run<decltype(elem)>(c, plan, s); });
 }
 
 }  // namespace cuda

@@ -100,12 +100,7 @@ void state_uncertainty(const StateUncertaintyCall& c) {
   if (c.workspace_bytes < scratch_bytes(R) + row_workspace_bytes(R, plan, 0))
     throw std::invalid_argument("igkernels CUDA: state_uncertainty workspace too small");
   const auto s = reinterpret_cast<cudaStream_t>(c.stream);
-  switch (c.dtype) {
-    case kFloat32: run<float>(c, plan, s); break;
-    case kFloat16: run<__half>(c, plan, s); break;
-    case kBFloat16: run<__nv_bfloat16>(c, plan, s); break;
-    default: elem_bytes(c.dtype);
-  }
+  with_elem_type(c.dtype, [&](auto elem) { run<decltype(elem)>(c, plan, s); });
 }
 
 }  // namespace cuda
