@@ -40,6 +40,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chat-template", action="store_true", help="wrap prompts in the chat template")
     p.add_argument("--backend", default=None, help="igkernels backend (reference, cpu, triton, cuda)")
     p.add_argument("--max-forward-batch", type=int, default=None)
+    p.add_argument("--fuse-lm-head", action="store_true",
+                   help="apply the LM head only to masked rows, fused with the statistics")
     p.add_argument("--history", action="store_true", help="include the per-step history (with --json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -65,7 +67,7 @@ def _generate(args: argparse.Namespace) -> int:
         threshold=args.threshold, temperature=args.temperature, seed=args.seed, eos_penalty=args.eos_penalty,
         pad_penalty=args.pad_penalty, chat_template=args.chat_template, backend=args.backend,
         return_history=args.history, progress=not args.no_progress and not args.json,
-        max_forward_batch=args.max_forward_batch)
+        max_forward_batch=args.max_forward_batch, fuse_lm_head=args.fuse_lm_head)
     results = [{"prompt": p, "text": out.texts[i] if out.texts is not None else None,
                 "tokens": out.sequences[i, out.prompt_lengths[i]:out.lengths[i]].tolist(),
                 "cumulative_entropy": float(out.cumulative_entropy[i]),

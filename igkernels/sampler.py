@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from . import api
+from .linear import linear_softmax_entropy
 from .adapters import Adapter, make_adapter
 
 VARIANTS = ("info_gain", "lookum", "confidence", "margin", "entropy", "random")
@@ -189,7 +190,8 @@ class InfoGainSampler:
                  threshold: float | None = None, temperature: float = 0.0, seed: int | Sequence[int] = 0,
                  eos_penalty: float = 0.0, pad_penalty: float = 0.0, chat_template: bool = False,
                  backend: str | None = None, return_history: bool = False, progress: bool = False,
-                 attention_mask: torch.Tensor | None = None, max_forward_batch: int | None = None
+                 attention_mask: torch.Tensor | None = None, max_forward_batch: int | None = None,
+                 fuse_lm_head: bool = False
                  ) -> GenerationOutput:
         """Decode B prompts together.
 
@@ -212,6 +214,10 @@ class InfoGainSampler:
         return_history:    record every step (below)
         progress:          tqdm bar over steps
         max_forward_batch: most canvases per model call (None: all in one call)
+        fuse_lm_head:      run the model without its LM head and apply the head only to masked
+                           rows with ``linear_softmax_entropy``: the [M, T, V] logits never
+                           exist (same decisions up to float rounding of the logits). Assumes
+                           the model returns its head's output unchanged (no logit scaling)
 
         ``history[t]`` is a dict: ``step``; ``kind`` [B] ("lookahead" | "plain" | "bypass" |
         "done"); ``positions`` / ``tokens`` [B][k] committed; ``candidates`` [B], None
@@ -246,7 +252,8 @@ class InfoGainSampler:
                 raise ValueError(f"prompts[{i}] has {len(p)} tokens; with max_new_tokens={G} the canvas of "
                                  f"{len(p) + G} positions exceeds the model's context of {ctx}")
         run = _Run(self.adapter, ids, seeds, G, steps, block_length, variant, N, tau_pos, threshold,
-                   temperature, eos_penalty, pad_penalty, backend, return_history, max_forward_batch)
+                   temperature, eos_penalty, pad_penalty, backend, return_history, max_forward_batch,
+                   bool(fuse_lm_head))
         with torch.inference_mode():
             run.decode(progress)
         return run.output(self.tokenizer)
@@ -258,7 +265,7 @@ class _Run:
     def __init__(self, adapter: Adapter, ids: list[list[int]], seeds: list[int], G: int, steps: int,
                  block_length: int, variant: str, N: int, tau_pos: float, threshold: float | None,
                  temperature: float, eos_penalty: float, pad_penalty: float, backend: str | None,
-                 return_history: bool, max_forward_batch: int | None):
+                 return_history: bool, max_forward_batch: int | None, fuse_lm_head: bool):
         self.adapter, self.variant, self.threshold = adapter, variant, threshold
         self.temperature, self.backend, self.max_forward_batch = temperature, backend, max_forward_batch
         self.return_history = return_history
@@ -316,6 +323,18 @@ class _Run:
         pad_ids = [adapter.pad_id] if adapter.pad_id is not None else []
         self.penalties = [(token_ids, pen) for token_ids, pen in ((adapter.eos_ids, eos_penalty), (pad_ids, pad_penalty))
                           if pen > 0 and token_ids]
+        self.head, self.head_bias = None, None
+        if fuse_lm_head:
+            # The mask ban and the penalties go into the head's bias: the logits never exist.
+            self.head = adapter.lm_head()
+            w = self.head.weight
+            bias = getattr(self.head, "bias", None)
+            self.head_bias = (bias.detach().clone() if isinstance(bias, torch.Tensor)
+                              else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device))
+            if mask_id < w.shape[0]:
+                self.head_bias[mask_id] = float("-inf")
+            for token_ids, pen in self.penalties:
+                self.head_bias[token_ids] -= pen
         self.num_forward = 0
         self.cum_entropy = torch.zeros(B, dtype=torch.float32, device=dev)
         self.lookahead_steps = torch.zeros(B, dtype=torch.int64, device=dev)
@@ -323,15 +342,22 @@ class _Run:
         self.history_raw: list[dict] = []
 
     # ------------------------------------------------------------------ evaluate
-    def _logits(self, canvases: torch.Tensor, attn: torch.Tensor | None) -> torch.Tensor:
-        logits = self.adapter.forward(canvases, attn)
+    def _row_stats(self, canvases: torch.Tensor, attn: torch.Tensor | None, rows: torch.Tensor,
+                   keys: torch.Tensor, offset: int):
+        """K1 statistics of logits rows ``rows`` of the canvases' forward: through the model's
+        LM head, or with ``fuse_lm_head`` through the fused head on those rows only."""
         self.num_forward += 1
+        args = dict(rows=rows, num_samples=self.S, temperature=self.temperature, seed=keys, offset=offset)
+        if self.head is not None:
+            hidden = self.adapter.forward_hidden(canvases, attn)
+            return linear_softmax_entropy(hidden, self.head.weight, bias=self.head_bias, **args)
+        logits = self.adapter.forward(canvases, attn)
         if self.mask_id < logits.shape[-1]:
             # A committed mask token would stay masked forever: never propose it.
             logits[..., self.mask_id] = float("-inf")
         for token_ids, pen in self.penalties:
             logits[..., token_ids] -= pen
-        return logits
+        return api.softmax_entropy(logits, backend=self.backend, **args)
 
     def evaluate(self, canvases: torch.Tensor, seq: torch.Tensor, caps: list[int], offset: int) -> _Rows:
         """K1 statistics of every masked row of ``canvases`` [M, T] (of sequences ``seq`` [M]).
@@ -362,12 +388,8 @@ class _Run:
             canvas = torch.repeat_interleave(torch.arange(hi - lo), cap_t, output_size=R).to(dev)
             position, valid = position[:R], valid[:R]
             attn = self.attn[seq[lo:hi]] if self.padded else None
-            logits = self._logits(canvases[lo:hi], attn)
             keys = self.seeds[seq[lo:hi]][canvas] * 2 ** 24 + position
-            st = api.softmax_entropy(logits, rows=self.adapter.logit_rows(canvas, position, T),
-                                     num_samples=self.S, temperature=self.temperature, seed=keys,
-                                     offset=offset, backend=self.backend)
-            del logits
+            st = self._row_stats(canvases[lo:hi], attn, self.adapter.logit_rows(canvas, position, T), keys, offset)
             parts.append(_Rows(canvas + lo, position, valid, st))
         if not parts:
             return _Rows(*(torch.zeros(0, dtype=t, device=dev) for t in (torch.int64, torch.int64, torch.bool)),

@@ -303,3 +303,29 @@ def test_missing_mask_id_and_bad_model_output():
         bad.generate([PROMPTS[0]], max_new_tokens=4, steps=4, block_length=4)
     with pytest.raises(TypeError, match="model must be"):
         InfoGainSampler(42, None, mask_id=MASK)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_fused_lm_head_decodes_like_the_model_head(tmp_path, temperature):
+    """fuse_lm_head skips the [M, T, V] logits; the decisions stay those of the model's head."""
+    from igkernels.demo import MODEL_DIR
+    from mdm_fixtures import make_bert
+    for path, prompts, kw in (
+            (MODEL_DIR, ["[MASK][MASK]*7=[MASK][MASK]1", "1[MASK][MASK][MASK]|[MASK][MASK][MASK]2"],
+             dict(max_new_tokens=0, steps=5)),
+            (make_bert(tmp_path / "bert"), ["the cat sat on the mat", "a dog"],
+             dict(max_new_tokens=6, steps=6, block_length=3))):
+        model, tok = load(str(path))
+        head = model.get_output_embeddings()
+        s = InfoGainSampler(model, tok)
+        kw |= dict(candidates=6, position_temperature=0.3, temperature=temperature, seed=3, eos_penalty=1.0)
+        plain = s.generate(prompts, **kw)
+        fused = s.generate(prompts, fuse_lm_head=True, **kw)
+        assert torch.equal(plain.sequences, fused.sequences)
+        assert torch.allclose(plain.cumulative_entropy, fused.cumulative_entropy, rtol=1e-4)
+        assert model.get_output_embeddings() is head            # the head is put back
+
+
+def test_fused_lm_head_needs_an_output_projection():
+    with pytest.raises(TypeError, match="fuse_lm_head"):
+        sampler(random_fn()).generate(PROMPTS, max_new_tokens=4, steps=4, fuse_lm_head=True)

@@ -105,7 +105,9 @@ class Adapter:
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """Logits [M, T, V] of the canvases ``input_ids`` [M, T] (right padded; padding is
         False in ``attention_mask``, which is None when no canvas is padded)."""
-        out = self.model(**self.model_inputs(input_ids, attention_mask))
+        return self._logits_of(self.model(**self.model_inputs(input_ids, attention_mask)), input_ids)
+
+    def _logits_of(self, out: Any, input_ids: torch.Tensor) -> torch.Tensor:
         logits = getattr(out, "logits", None)
         if logits is None and isinstance(out, dict):
             logits = out.get("logits")
@@ -118,6 +120,29 @@ class Adapter:
                 f"{type(out).__name__}" + (f" with logits of shape {tuple(logits.shape)}"
                                            if isinstance(logits, torch.Tensor) else ""))
         return logits
+
+    # ---- fused LM head ---------------------------------------------------------------------
+    def lm_head(self) -> torch.nn.Module:
+        """The model's output projection (``get_output_embeddings()``), a Linear [V, D]."""
+        get = getattr(self.model, "get_output_embeddings", None)
+        head = get() if callable(get) else None
+        if not isinstance(getattr(head, "weight", None), torch.Tensor) or head.weight.dim() != 2:
+            raise TypeError(f"fuse_lm_head: this {self.name} model exposes no output projection through "
+                            "get_output_embeddings(); decode with fuse_lm_head=False")
+        return head
+
+    def forward_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Final hidden states [M, T, D]: the forward with the LM head swapped for a pass-through,
+        so the [M, T, V] logits are never computed (the sampler applies the head to masked rows)."""
+        head = self.lm_head()
+        name = next(n for n, m in self.model.named_modules() if m is head)
+        parent_name, _, attr = name.rpartition(".")
+        parent = self.model.get_submodule(parent_name)
+        setattr(parent, attr, torch.nn.Identity())
+        try:
+            return self._logits_of(self.model(**self.model_inputs(input_ids, attention_mask)), input_ids)
+        finally:
+            setattr(parent, attr, head)
 
     def logit_rows(self, canvas: torch.Tensor, position: torch.Tensor, T: int) -> torch.Tensor:
         """Flat row index into logits [M, T, V] predicting ``position`` of canvas ``canvas``."""
