@@ -55,8 +55,12 @@ IGK_HOST_DEVICE inline void philox4x32_10(uint32_t k0, uint32_t k1, uint32_t c0,
 }
 
 // u in [2^-24, 1 - 2^-24], exact: (word >> 9) + 0.5 needs 24 significant bits, so g is finite.
+// The SIMD kernels vectorise this formula with these two constants.
+constexpr int kUniformShift = 9;
+constexpr float kUniformScale = 1.1920928955078125e-07f;  // 2^-23
+
 IGK_HOST_DEVICE inline float philox_uniform(uint32_t word) {
-    return ((float)(word >> 9) + 0.5f) * 1.1920928955078125e-07f;
+    return ((float)(word >> kUniformShift) + 0.5f) * kUniformScale;
 }
 
 IGK_HOST_DEVICE inline float gumbel_from_word(uint32_t word) {

@@ -77,7 +77,7 @@ struct Avx2 {
         return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
     }
 
-    // log(x) for x = 0 or a normal x > 0 (all the Gumbel transform meets), Cephes logf as in
+    // log(x) for a normal x > 0 (all the Gumbel transform meets), Cephes logf as in
     // simd_avx512.h with the exponent and mantissa taken from the bits.
     static F log(F x) {
         const __m256i xi = _mm256_castps_si256(x);
@@ -103,7 +103,7 @@ struct Avx2 {
         y = _mm256_fnmadd_ps(z2, _mm256_set1_ps(0.5f), y);
         F r = _mm256_add_ps(z, y);
         r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
-        return _mm256_blendv_ps(r, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+        return r;
     }
 
     // hi:lo of a * b per 32-bit lane, as in simd_avx512.h.
@@ -139,9 +139,9 @@ struct Avx2 {
         const __m256i r2 = _mm256_unpacklo_epi64(t1, t3), r3 = _mm256_unpackhi_epi64(t1, t3);
         const __m256i w[4] = {_mm256_permute2x128_si256(r0, r1, 0x20), _mm256_permute2x128_si256(r2, r3, 0x20),
                               _mm256_permute2x128_si256(r0, r1, 0x31), _mm256_permute2x128_si256(r2, r3, 0x31)};
-        const F half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(5.9604644775390625e-08f);
+        const F half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(igk::kUniformScale);
         for (int k = 0; k < 4; ++k) {
-            const F u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(w[k], 8)), half), scale);
+            const F u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(w[k], igk::kUniformShift)), half), scale);
             const F nl = _mm256_sub_ps(_mm256_setzero_ps(), log(u));
             g[k] = _mm256_sub_ps(_mm256_setzero_ps(), log(nl));
         }

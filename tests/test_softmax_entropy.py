@@ -166,3 +166,17 @@ def test_gumbel_noise_is_finite_for_every_word():
     g = philox.gumbel(words)
     assert torch.isfinite(g).all() and g.min() > -3 and g.max() < 17
     assert g[-1] == g[-2] == g[-3] and g[0] == g[1] == g[2] and g[3] > g[2]
+
+
+def test_the_largest_word_draws_like_the_reference(backend):
+    """Seed 187 gives column 43918 (row 0, stream 0, offset 0) a word whose top 23 bits are all
+    ones: the largest u, g = 16.64. Every backend must score it finite, like the reference."""
+    from igkernels import philox
+    col, other = 43918, 7
+    word = philox.random_words(torch.tensor(187), torch.tensor(0), torch.tensor(0), 0, 0, col + 1)[col]
+    assert int(word) >> 9 == 0x7FFFFF
+    for logit, want in ((-20.0, other), (-13.0, col), (float("-inf"), other)):
+        x = torch.full((1, 50001), float("-inf"))
+        x[0, col], x[0, other] = logit, 0.0
+        st = igk.softmax_entropy(x, num_samples=1, temperature=1.0, seed=187, backend=backend)
+        assert st.samples.item() == want, (logit, st.samples.item())
