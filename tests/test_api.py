@@ -17,6 +17,8 @@ X = torch.randn(2, 3, 11)
     (dict(rows=torch.tensor([-1])), ValueError, "rows must index"),
     (dict(rows=torch.tensor([0.0])), TypeError, "rows must have dtype"),
     (dict(rows=torch.tensor([[0]])), ValueError, "rows must have 1 dimensions"),
+    (dict(rows=torch.tensor([0], device="meta")), ValueError, "rows is on meta but logits is on cpu"),
+    (dict(seed=torch.zeros(6, dtype=torch.int64, device="meta")), ValueError, "seed is on meta"),
     (dict(num_samples=-1), ValueError, "num_samples"),
     (dict(num_samples=2.0), TypeError, "num_samples"),
     (dict(temperature=-1.0), ValueError, "temperature"),
