@@ -75,7 +75,7 @@ def test_rows_gather_and_strided_leading_dims(backend, gen):
 
 
 def test_draws_reproducible_and_keyed(backend, gen):
-    x = make_logits((6, 501), torch.float32, "normal", gen)
+    x = make_logits((6, 501), torch.float32, "normal", gen) / 30   # near-uniform rows: draws rarely collide
     one = lambda **kw: igk.softmax_entropy(x, num_samples=4, temperature=1.0, backend=backend, **kw).samples
     assert torch.equal(one(seed=7), one(seed=7))
     assert not torch.equal(one(seed=7), one(seed=8))
@@ -86,7 +86,7 @@ def test_draws_reproducible_and_keyed(backend, gen):
 
 def test_per_row_seeds(backend, gen):
     """A seed per row identifies the row: equal seeds on equal rows draw equally anywhere."""
-    row = make_logits((1, 257), torch.float16, "normal", gen)
+    row = make_logits((1, 257), torch.float16, "normal", gen) / 30   # near-uniform: draws rarely collide
     x = row.expand(4, 257)
     seeds = torch.tensor([3, 9, 3, 2 ** 63 + 5 - 2 ** 64], dtype=torch.int64)
     st = igk.softmax_entropy(x, num_samples=3, temperature=1.0, seed=seeds, backend=backend)
