@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "../csrc/cuda/igk_cuda.h"
+#include "igk_cuda.h"
 
 namespace py = pybind11;
 using igk::cuda::SampleCandidatesCall;

@@ -16,8 +16,8 @@
 // never an FMA), ties to the lowest column. Each thread visits its columns in increasing order,
 // so "strictly greater" keeps the lowest column within a thread and (score, column) pairs combine
 // across threads. Since rounding is monotone, fp32(f + T * kGumbelMax) bounds the score of every
-// g (all finite, see csrc/philox.h), which lets a thread skip both logarithms of a column that
-// cannot win.
+// g (all finite, see csrc/common/philox.h), which lets a thread skip both logarithms of a column
+// that cannot win.
 //
 // Layout: one block of kRowThreads threads per (row, vocabulary slice); 16-byte loads from the
 // first 16-byte aligned address of the slice (a scalar prologue before it, a scalar tail after),

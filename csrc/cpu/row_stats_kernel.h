@@ -25,7 +25,7 @@
 //
 // Draws: stream st scores column v as f_v + temperature * g_v (a multiply then an add;
 // the build uses -ffp-contract=off) and keeps the first column of the highest score.
-// g is always finite (csrc/philox.h), so a -inf logit scores -inf and is never drawn.
+// g is always finite (csrc/common/philox.h), so a -inf logit scores -inf and is never drawn.
 
 // The including .cpp provides <float.h>, <math.h> and row_stats.h, half.h, philox.h.
 
