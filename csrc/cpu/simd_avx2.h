@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "cephes.h"
+
 struct Avx2 {
     static constexpr int W = 8;
     using F = __m256;
@@ -28,6 +30,8 @@ struct Avx2 {
     static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+    static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+    static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static F max(F a, F b) { return _mm256_max_ps(a, b); }
     static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
     static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
@@ -57,53 +61,28 @@ struct Avx2 {
         const M keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), iota(0)));
         return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, keep);
     }
-    // exp(x) for x in [-110, 0], Cephes expf as in simd_avx512.h; 2^n is built in the
-    // exponent field, valid for n >= -126, so results below exp(-87.3) (subnormal) are
-    // flushed to 0, which the sums cannot notice next to the row maximum's 1.
+    // exp(x) for x in [-110, 0] (cephes.h). 2^n is built in the exponent field, valid for
+    // n >= -126, so results below exp(-87.3) (subnormal) are flushed to 0, which the sums
+    // cannot notice next to the row maximum's 1.
     static F exp_clamped(F x) {
         const M tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-        const F n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-        x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-        F y = _mm256_set1_ps(1.9875691500e-4f);
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-        y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+        F n;
+        const F y = igk::cephes::exp_mantissa<Avx2>(x, n);
         const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
         return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
     }
 
-    // log(x) for a normal x > 0 (all the Gumbel transform meets), Cephes logf as in
-    // simd_avx512.h with the exponent and mantissa taken from the bits.
+    // log(x) for a normal x > 0 (all the Gumbel transform meets; cephes.h), the exponent and
+    // mantissa taken from the bits.
     static F log(F x) {
         const __m256i xi = _mm256_castps_si256(x);
         F e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
         F mant = _mm256_castsi256_ps(
             _mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F800000)));
-        const M big = _mm256_cmp_ps(mant, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+        const M big = _mm256_cmp_ps(mant, _mm256_set1_ps(igk::cephes::kSqrt2), _CMP_GT_OQ);
         mant = _mm256_blendv_ps(mant, _mm256_mul_ps(mant, _mm256_set1_ps(0.5f)), big);
         e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-        const F z = _mm256_sub_ps(mant, _mm256_set1_ps(1.0f));
-        const F z2 = _mm256_mul_ps(z, z);
-        F y = _mm256_set1_ps(7.0376836292e-2f);
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.1514610310e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.1676998740e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.2420140846e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.4249322787e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.6668057665e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(2.0000714765e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-2.4999993993e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(3.3333331174e-1f));
-        y = _mm256_mul_ps(_mm256_mul_ps(y, z), z2);
-        y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-        y = _mm256_fnmadd_ps(z2, _mm256_set1_ps(0.5f), y);
-        F r = _mm256_add_ps(z, y);
-        r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
-        return r;
+        return igk::cephes::log_from_parts<Avx2>(e, mant);
     }
 
     // hi:lo of a * b per 32-bit lane, as in simd_avx512.h.
