@@ -89,30 +89,30 @@ template <> struct Elem<float> {
     f[2] = __uint_as_float(r.z); f[3] = __uint_as_float(r.w);
   }
 };
-template <> struct Elem<__half> {
+// The 16-bit types: eight values per 16-byte load, each 32-bit word a pair that E::widen2
+// turns into two floats.
+template <typename E> struct Elem16 {
   static constexpr int kVec = 8;
-  __device__ static float load1(const __half* p) { return __half2float(__ldcs(p)); }
   __device__ static void unpack(const uint4& r, float (&f)[kVec]) {
     const uint32_t w[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&w[q]));
-      f[2 * q] = v.x;
-      f[2 * q + 1] = v.y;
-    }
+    for (int q = 0; q < 4; ++q) E::widen2(w[q], f[2 * q], f[2 * q + 1]);
   }
 };
-template <> struct Elem<__nv_bfloat16> {
-  static constexpr int kVec = 8;
+template <> struct Elem<__half> : Elem16<Elem<__half>> {
+  __device__ static float load1(const __half* p) { return __half2float(__ldcs(p)); }
+  __device__ static void widen2(uint32_t w, float& lo, float& hi) {
+    const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&w));
+    lo = v.x;
+    hi = v.y;
+  }
+};
+template <> struct Elem<__nv_bfloat16> : Elem16<Elem<__nv_bfloat16>> {
   __device__ static float load1(const __nv_bfloat16* p) { return __bfloat162float(__ldcs(p)); }
   // bf16 is the top half of an fp32: widening is a shift or a mask.
-  __device__ static void unpack(const uint4& r, float (&f)[kVec]) {
-    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      f[2 * q] = __uint_as_float(w[q] << 16);
-      f[2 * q + 1] = __uint_as_float(w[q] & 0xFFFF0000u);
-    }
+  __device__ static void widen2(uint32_t w, float& lo, float& hi) {
+    lo = __uint_as_float(w << 16);
+    hi = __uint_as_float(w & 0xFFFF0000u);
   }
 };
 
