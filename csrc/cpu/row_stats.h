@@ -35,8 +35,8 @@ struct RowJob {
     int num_threads;
 };
 
-// Online-softmax state of one segment: s = sum exp(f - m), t = sum exp(f - m) (f - m)
-// over its finite logits, m the segment max (-inf when it has none).
+// Online-softmax state (m, s, t) of one segment over its finite logits
+// (docs/backend_contract.md#online-softmax-statistics); m is -inf when there are none.
 struct RowPartial {
     double s, t;
     float m;

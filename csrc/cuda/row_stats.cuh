@@ -1,16 +1,9 @@
 // Single-pass softmax statistics of logits rows, shared by softmax_entropy.cu (K1) and
 // state_uncertainty.cu (K2). Semantics: docs/backend_contract.md.
 //
-// Math. For one row f_0..f_{V-1} (finite or -inf) keep, in fp32,
-//   m = max_v f_v,  s = sum_v e^{f_v - m},  t = sum_v e^{f_v - m} (f_v - m).
-// Then p_v = e^{f_v - m} / s, lse = m + log s, and
-//   H = -sum_v p_v log p_v = -sum_v p_v (f_v - m - log s) = log s - t / s,
-//   max_prob = 1 / s,  second_prob = e^{f_2nd - m} / s.
-// When the running max moves from m to m' >= m every earlier term is scaled by a = e^{m - m'}
-// and its (f - m) grows by (m - m'):  s' = a s,  t' = a (t + s (m - m')).
-// Two partial states (of disjoint column sets) combine by moving both to max(m_a, m_b) and adding.
-// Here m is also the largest logit, so the argmax and the second largest logit (counting
-// duplicates) travel in the same state: top2 = max(min(m_a, m_b), top2_a, top2_b).
+// Math: the online softmax of docs/backend_contract.md#online-softmax-statistics, in fp32.
+// m is also the largest logit, so the argmax and the second largest logit (counting duplicates)
+// travel in the same state: two states combine with top2 = max(min(m_a, m_b), top2_a, top2_b).
 //
 // Gumbel-max draws: score_v = fp32(f_v) + fp32(T) * g_v, multiply then add (__fmul_rn/__fadd_rn,
 // never an FMA), ties to the lowest column. Each thread visits its columns in increasing order,
