@@ -9,11 +9,9 @@
 
 #include <stdint.h>
 
+#include "dtype.h"
+
 namespace igk {
-
-enum class Dtype : int { F32 = 0, F16 = 1, BF16 = 2 };
-
-inline int dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
 // Columns one kernel converts to fp32 at a time (8 KB, stays in L1); a multiple of 64,
 // the Philox block of the AVX-512 kernel.
