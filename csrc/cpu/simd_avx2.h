@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cephes.h"
+#include "simd_philox.h"
 
 struct Avx2 {
     static constexpr int W = 8;
@@ -45,6 +46,10 @@ struct Avx2 {
         return _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm256_add_epi32(a, _mm256_set1_epi32(n)); }
+    static Idx set1_idx(uint32_t x) { return _mm256_set1_epi32((int)x); }
+    static Idx xor_idx(Idx a, Idx b) { return _mm256_xor_si256(a, b); }
+    static Idx srli_idx(Idx a, int n) { return _mm256_srli_epi32(a, n); }
+    static F to_float(Idx a) { return _mm256_cvtepi32_ps(a); }
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
@@ -98,31 +103,14 @@ struct Avx2 {
     // g[k] = columns 4 group0 + 8k .. + 7.
     static void gumbel_block(uint32_t k0, uint32_t k1, uint32_t group0, uint32_t c1, uint32_t c2,
                              uint32_t c3, F g[4]) {
-        __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32((int)group0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i x1 = _mm256_set1_epi32((int)c1), x2 = _mm256_set1_epi32((int)c2), x3 = _mm256_set1_epi32((int)c3);
-        const __m256i m0 = _mm256_set1_epi32((int)igk::kPhiloxM0), m1 = _mm256_set1_epi32((int)igk::kPhiloxM1);
-        for (int r = 0; r < 10; ++r) {
-            __m256i hi0, lo0, hi1, lo1;
-            mulhilo(x0, m0, hi0, lo0);
-            mulhilo(x2, m1, hi1, lo1);
-            x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
-            x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
-            x1 = lo1;
-            x3 = lo0;
-            k0 += igk::kPhiloxW0;
-            k1 += igk::kPhiloxW1;
-        }
+        Idx x0 = iota((int32_t)group0), x1 = set1_idx(c1), x2 = set1_idx(c2), x3 = set1_idx(c3);
+        igk::simd::philox4x32_10<Avx2>(k0, k1, x0, x1, x2, x3);
         const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
         const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
         const __m256i r0 = _mm256_unpacklo_epi64(t0, t2), r1 = _mm256_unpackhi_epi64(t0, t2);
         const __m256i r2 = _mm256_unpacklo_epi64(t1, t3), r3 = _mm256_unpackhi_epi64(t1, t3);
         const __m256i w[4] = {_mm256_permute2x128_si256(r0, r1, 0x20), _mm256_permute2x128_si256(r2, r3, 0x20),
                               _mm256_permute2x128_si256(r0, r1, 0x31), _mm256_permute2x128_si256(r2, r3, 0x31)};
-        const F half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(igk::kUniformScale);
-        for (int k = 0; k < 4; ++k) {
-            const F u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(w[k], igk::kUniformShift)), half), scale);
-            const F nl = _mm256_sub_ps(_mm256_setzero_ps(), log(u));
-            g[k] = _mm256_sub_ps(_mm256_setzero_ps(), log(nl));
-        }
+        for (int k = 0; k < 4; ++k) g[k] = igk::simd::gumbel_from_words<Avx2>(w[k]);
     }
 };

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cephes.h"
+#include "simd_philox.h"
 
 struct Avx512 {
     static constexpr int W = 16;
@@ -44,6 +45,10 @@ struct Avx512 {
                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
+    static Idx set1_idx(uint32_t x) { return _mm512_set1_epi32((int)x); }
+    static Idx xor_idx(Idx a, Idx b) { return _mm512_xor_si512(a, b); }
+    static Idx srli_idx(Idx a, int n) { return _mm512_srli_epi32(a, n); }
+    static F to_float(Idx a) { return _mm512_cvtepi32_ps(a); }
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }
@@ -88,21 +93,8 @@ struct Avx512 {
     // the 64 words in column order: g[k] = columns 4 group0 + 16k .. + 15.
     static void gumbel_block(uint32_t k0, uint32_t k1, uint32_t group0, uint32_t c1, uint32_t c2,
                              uint32_t c3, F g[4]) {
-        __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)group0),
-                                      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-        __m512i x1 = _mm512_set1_epi32((int)c1), x2 = _mm512_set1_epi32((int)c2), x3 = _mm512_set1_epi32((int)c3);
-        const __m512i m0 = _mm512_set1_epi32((int)igk::kPhiloxM0), m1 = _mm512_set1_epi32((int)igk::kPhiloxM1);
-        for (int r = 0; r < 10; ++r) {
-            __m512i hi0, lo0, hi1, lo1;
-            mulhilo(x0, m0, hi0, lo0);
-            mulhilo(x2, m1, hi1, lo1);
-            x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
-            x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
-            x1 = lo1;
-            x3 = lo0;
-            k0 += igk::kPhiloxW0;
-            k1 += igk::kPhiloxW1;
-        }
+        Idx x0 = iota((int32_t)group0), x1 = set1_idx(c1), x2 = set1_idx(c2), x3 = set1_idx(c3);
+        igk::simd::philox4x32_10<Avx512>(k0, k1, x0, x1, x2, x3);
         const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
         const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
         const __m512i r0 = _mm512_unpacklo_epi64(t0, t2), r1 = _mm512_unpackhi_epi64(t0, t2);
@@ -111,11 +103,6 @@ struct Avx512 {
         const __m512i u2 = _mm512_shuffle_i32x4(r0, r1, 0xEE), u3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);
         const __m512i w[4] = {_mm512_shuffle_i32x4(u0, u1, 0x88), _mm512_shuffle_i32x4(u0, u1, 0xDD),
                               _mm512_shuffle_i32x4(u2, u3, 0x88), _mm512_shuffle_i32x4(u2, u3, 0xDD)};
-        const F half = _mm512_set1_ps(0.5f), scale = _mm512_set1_ps(igk::kUniformScale);
-        for (int k = 0; k < 4; ++k) {
-            const F u = _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(w[k], igk::kUniformShift)), half), scale);
-            const F nl = _mm512_sub_ps(_mm512_setzero_ps(), log(u));
-            g[k] = _mm512_sub_ps(_mm512_setzero_ps(), log(nl));
-        }
+        for (int k = 0; k < 4; ++k) g[k] = igk::simd::gumbel_from_words<Avx512>(w[k]);
     }
 };
