@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "dtype_codes.h"
 #include "sample_candidates.h"
 #include "softmax_entropy.h"
 #include "state_uncertainty.h"
@@ -14,11 +15,6 @@
 namespace py = pybind11;
 
 namespace {
-
-igk::Dtype to_dtype(int code) {
-    if (code < 0 || code > 2) throw std::invalid_argument("igkernels._C: dtype code must be 0 (fp32), 1 (fp16) or 2 (bf16)");
-    return static_cast<igk::Dtype>(code);
-}
 
 template <class T>
 T* ptr(uintptr_t p) {
@@ -30,7 +26,7 @@ int64_t softmax_entropy(uintptr_t logits, int dtype, int64_t V, int64_t R, uintp
                         uintptr_t logsumexp, uintptr_t max_prob, uintptr_t argmax, uintptr_t second_prob,
                         uintptr_t samples, uintptr_t sample_prob, int num_threads) {
     if (V < 1 || V >= (int64_t(1) << 31)) throw std::invalid_argument("igkernels._C: V must be in [1, 2**31)");
-    const igk::Dtype dt = to_dtype(dtype);
+    const igk::Dtype dt = igk::to_dtype(dtype, "igkernels._C");
     py::gil_scoped_release release;
     const igk::RowOutputs out{ptr<float>(entropy),  ptr<float>(logsumexp), ptr<float>(max_prob),
                               ptr<int64_t>(argmax), ptr<float>(second_prob), ptr<int64_t>(samples),
@@ -43,7 +39,7 @@ int64_t softmax_entropy(uintptr_t logits, int dtype, int64_t V, int64_t R, uintp
 int64_t state_uncertainty(uintptr_t logits, int dtype, int64_t B, int64_t T, int64_t V, int64_t stride_b,
                           int64_t stride_t, uintptr_t mask, uintptr_t out, int num_threads) {
     if (V < 1 || V >= (int64_t(1) << 31)) throw std::invalid_argument("igkernels._C: V must be in [1, 2**31)");
-    const igk::Dtype dt = to_dtype(dtype);
+    const igk::Dtype dt = igk::to_dtype(dtype, "igkernels._C");
     py::gil_scoped_release release;
     return igk::state_uncertainty(ptr<const void>(logits), dt, B, T, V, stride_b, stride_t,
                                   ptr<const uint8_t>(mask), ptr<float>(out), num_threads);
@@ -62,6 +58,7 @@ void sample_candidates(uintptr_t conf, int64_t stride_b, int64_t stride_c, int64
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "igkernels C++ CPU kernels (raw-pointer interface; use igkernels.cpu)";
+    m.attr("DTYPE_CODES") = dtype_codes();
     m.def("softmax_entropy", &softmax_entropy,
           "K1 over R rows; returns the lowest bad row position or -1", py::arg("logits"), py::arg("dtype"),
           py::arg("V"), py::arg("R"), py::arg("offsets"), py::arg("keys"), py::arg("ctr"), py::arg("S"),

@@ -1,13 +1,14 @@
 // pybind11 module igkernels._C_cuda: the CUDA kernels on raw device pointers.
 //
-// Tensors travel as integers (data_ptr()), dtypes as codes (0 fp32, 1 fp16, 2 bf16) and the
+// Tensors travel as integers (data_ptr()), dtypes as the codes of DTYPE_CODES and the
 // stream as the integer torch.cuda.current_stream().cuda_stream; igkernels/cuda.py does the
 // adapting. No torch headers here: the module builds against pybind11 and the CUDA runtime only.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
 
-#include "../csrc/cuda/igk_cuda.h"
+#include "dtype_codes.h"
+#include "igk_cuda.h"
 
 namespace py = pybind11;
 using igk::cuda::SampleCandidatesCall;
@@ -16,6 +17,7 @@ using igk::cuda::StateUncertaintyCall;
 
 PYBIND11_MODULE(_C_cuda, m) {
   m.doc() = "igkernels CUDA kernels on raw device pointers (see igkernels/cuda.py)";
+  m.attr("DTYPE_CODES") = dtype_codes();
 
   m.def("softmax_entropy_workspace", &igk::cuda::softmax_entropy_workspace, py::arg("dtype"), py::arg("V"),
         py::arg("R"), py::arg("num_samples"), py::arg("temperature"),

@@ -6,16 +6,16 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace igk::cuda {
+#include "dtype.h"
 
-enum DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+namespace igk::cuda {
 
 // K1, docs/backend_contract.md: rows i = 0..R-1 start at logits + offsets[i] (elements).
 // status: one uint64 on the device, set by the caller to INT64_MAX; the kernels lower it to
 // the smallest i whose row holds NaN/+inf or is entirely -inf.
 struct SoftmaxEntropyCall {
   uintptr_t logits = 0;
-  int dtype = kFloat32;
+  int dtype = static_cast<int>(Dtype::F32);  // a Dtype code
   int64_t V = 0, R = 0;
   uintptr_t offsets = 0, keys = 0, ctr = 0;  // int64 [R]
   int64_t num_samples = 0;
@@ -35,7 +35,7 @@ void softmax_entropy(const SoftmaxEntropyCall& c);
 // out float32 [B]; status as above with row index b * T + t.
 struct StateUncertaintyCall {
   uintptr_t logits = 0;
-  int dtype = kFloat32;
+  int dtype = static_cast<int>(Dtype::F32);  // a Dtype code
   int64_t B = 0, T = 0, V = 0, stride_b = 0, stride_t = 0;
   uintptr_t mask = 0, out = 0, status = 0;
   uintptr_t workspace = 0;  // state_uncertainty_workspace(...) bytes

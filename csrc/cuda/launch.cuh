@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "dtype.h"
+
 namespace igk {
 
 inline void check_cuda(cudaError_t err, const char* what) {
@@ -22,23 +24,15 @@ inline int sm_count() {
   return n;
 }
 
-inline int elem_bytes(int dtype) {
-  switch (dtype) {
-    case 0: return 4;
-    case 1: return 2;
-    case 2: return 2;
-    default: throw std::invalid_argument("igkernels CUDA: unknown dtype code " + std::to_string(dtype));
-  }
-}
+inline int elem_bytes(int dtype) { return dtype_size(to_dtype(dtype, "igkernels CUDA")); }
 
-// Calls f(T{}) with T the element type of dtype code `dtype` (igk_cuda.h's DType order).
+// Calls f(T{}) with T the element type of Dtype code `dtype`.
 template <class F>
 void with_elem_type(int dtype, F&& f) {
-  switch (dtype) {
-    case 0: f(float{}); break;
-    case 1: f(__half{}); break;
-    case 2: f(__nv_bfloat16{}); break;
-    default: elem_bytes(dtype);  // throws
+  switch (to_dtype(dtype, "igkernels CUDA")) {
+    case Dtype::F32: f(float{}); break;
+    case Dtype::F16: f(__half{}); break;
+    case Dtype::BF16: f(__nv_bfloat16{}); break;
   }
 }
 

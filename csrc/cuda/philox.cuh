@@ -1,9 +1,9 @@
 // Philox4x32-10 and Gumbel noise for the CUDA kernels: the layout of igkernels/philox.py,
-// from the header the CPU backend shares (csrc/philox.h), plus what the kernels add.
+// from the header the CPU backend shares (csrc/common/philox.h), plus what the kernels add.
 #pragma once
 #include <cstdint>
 
-#include "../philox.h"
+#include "philox.h"
 
 namespace igk {
 

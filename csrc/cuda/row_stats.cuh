@@ -1,23 +1,16 @@
 // Single-pass softmax statistics of logits rows, shared by softmax_entropy.cu (K1) and
 // state_uncertainty.cu (K2). Semantics: docs/backend_contract.md.
 //
-// Math. For one row f_0..f_{V-1} (finite or -inf) keep, in fp32,
-//   m = max_v f_v,  s = sum_v e^{f_v - m},  t = sum_v e^{f_v - m} (f_v - m).
-// Then p_v = e^{f_v - m} / s, lse = m + log s, and
-//   H = -sum_v p_v log p_v = -sum_v p_v (f_v - m - log s) = log s - t / s,
-//   max_prob = 1 / s,  second_prob = e^{f_2nd - m} / s.
-// When the running max moves from m to m' >= m every earlier term is scaled by a = e^{m - m'}
-// and its (f - m) grows by (m - m'):  s' = a s,  t' = a (t + s (m - m')).
-// Two partial states (of disjoint column sets) combine by moving both to max(m_a, m_b) and adding.
-// Here m is also the largest logit, so the argmax and the second largest logit (counting
-// duplicates) travel in the same state: top2 = max(min(m_a, m_b), top2_a, top2_b).
+// Math: the online softmax of docs/backend_contract.md#online-softmax-statistics, in fp32.
+// m is also the largest logit, so the argmax and the second largest logit (counting duplicates)
+// travel in the same state: two states combine with top2 = max(min(m_a, m_b), top2_a, top2_b).
 //
 // Gumbel-max draws: score_v = fp32(f_v) + fp32(T) * g_v, multiply then add (__fmul_rn/__fadd_rn,
 // never an FMA), ties to the lowest column. Each thread visits its columns in increasing order,
 // so "strictly greater" keeps the lowest column within a thread and (score, column) pairs combine
 // across threads. Since rounding is monotone, fp32(f + T * kGumbelMax) bounds the score of every
-// g (all finite, see csrc/philox.h), which lets a thread skip both logarithms of a column that
-// cannot win.
+// g (all finite, see csrc/common/philox.h), which lets a thread skip both logarithms of a column
+// that cannot win.
 //
 // Layout: one block of kRowThreads threads per (row, vocabulary slice); 16-byte loads from the
 // first 16-byte aligned address of the slice (a scalar prologue before it, a scalar tail after),
@@ -89,30 +82,30 @@ template <> struct Elem<float> {
     f[2] = __uint_as_float(r.z); f[3] = __uint_as_float(r.w);
   }
 };
-template <> struct Elem<__half> {
+// The 16-bit types: eight values per 16-byte load, each 32-bit word a pair that E::widen2
+// turns into two floats.
+template <typename E> struct Elem16 {
   static constexpr int kVec = 8;
-  __device__ static float load1(const __half* p) { return __half2float(__ldcs(p)); }
   __device__ static void unpack(const uint4& r, float (&f)[kVec]) {
     const uint32_t w[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&w[q]));
-      f[2 * q] = v.x;
-      f[2 * q + 1] = v.y;
-    }
+    for (int q = 0; q < 4; ++q) E::widen2(w[q], f[2 * q], f[2 * q + 1]);
   }
 };
-template <> struct Elem<__nv_bfloat16> {
-  static constexpr int kVec = 8;
+template <> struct Elem<__half> : Elem16<Elem<__half>> {
+  __device__ static float load1(const __half* p) { return __half2float(__ldcs(p)); }
+  __device__ static void widen2(uint32_t w, float& lo, float& hi) {
+    const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&w));
+    lo = v.x;
+    hi = v.y;
+  }
+};
+template <> struct Elem<__nv_bfloat16> : Elem16<Elem<__nv_bfloat16>> {
   __device__ static float load1(const __nv_bfloat16* p) { return __bfloat162float(__ldcs(p)); }
   // bf16 is the top half of an fp32: widening is a shift or a mask.
-  __device__ static void unpack(const uint4& r, float (&f)[kVec]) {
-    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      f[2 * q] = __uint_as_float(w[q] << 16);
-      f[2 * q + 1] = __uint_as_float(w[q] & 0xFFFF0000u);
-    }
+  __device__ static void widen2(uint32_t w, float& lo, float& hi) {
+    lo = __uint_as_float(w << 16);
+    hi = __uint_as_float(w & 0xFFFF0000u);
   }
 };
 

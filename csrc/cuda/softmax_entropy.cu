@@ -1,6 +1,6 @@
-// K1 softmax-entropy statistics on the GPU: launchers around row_stats.cuh (math and layout
-// are described there). More than kMaxPassSamples draws per row take further passes over the
-// row, each drawing the next kMaxPassSamples streams; the statistics come from the first pass.
+// K1 softmax-entropy statistics on the GPU: launchers around row_stats.cuh. More than
+// kMaxPassSamples draws per row take further passes over the row, each drawing the next
+// kMaxPassSamples streams; the statistics come from the first pass.
 #include <algorithm>
 #include <climits>
 #include <stdexcept>

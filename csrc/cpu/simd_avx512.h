@@ -6,6 +6,9 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "cephes.h"
+#include "simd_philox.h"
+
 struct Avx512 {
     static constexpr int W = 16;
     using F = __m512;
@@ -28,6 +31,8 @@ struct Avx512 {
     static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+    static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+    static F round(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static F max(F a, F b) { return _mm512_max_ps(a, b); }
     static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
     static M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
@@ -40,6 +45,10 @@ struct Avx512 {
                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
+    static Idx set1_idx(uint32_t x) { return _mm512_set1_epi32((int)x); }
+    static Idx xor_idx(Idx a, Idx b) { return _mm512_xor_si512(a, b); }
+    static Idx srli_idx(Idx a, int n) { return _mm512_srli_epi32(a, n); }
+    static F to_float(Idx a) { return _mm512_cvtepi32_ps(a); }
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }
@@ -51,50 +60,23 @@ struct Avx512 {
         const M keep = count <= 0 ? 0 : (M)((1u << count) - 1u);
         return _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), v);
     }
-    // exp(x) for x in [-110, 0], Cephes expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split
-    // in two for an exact n ln2), exp(r) by a degree-6 polynomial, 2^n by scalef, which
-    // underflows to exactly 0 below about -103.9. ~1 ulp.
+    // exp(x) for x in [-110, 0] (cephes.h), 2^n by scalef, which underflows to exactly 0
+    // below about -103.9.
     static F exp_clamped(F x) {
-        const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-        x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
-        F y = _mm512_set1_ps(1.9875691500e-4f);
-        y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-        y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-        y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-        y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-        y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-        y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+        F n;
+        const F y = igk::cephes::exp_mantissa<Avx512>(x, n);
         return _mm512_scalef_ps(y, n);
     }
 
-    // log(x) for x >= 0, Cephes logf: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m =
-    // z - z^2/2 + z^3 P(z), z = m - 1 (exact), plus e ln2 with ln2 split in two. ~1 ulp.
-    // Only ever called on x in [2^-24, 16.7] (the Gumbel transform): normal, positive.
+    // log(x) (cephes.h), only ever called on x in [2^-24, 16.7] (the Gumbel transform):
+    // normal, positive.
     static F log(F x) {
         F e = _mm512_getexp_ps(x);
         F mant = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
-        const M big = _mm512_cmp_ps_mask(mant, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
+        const M big = _mm512_cmp_ps_mask(mant, _mm512_set1_ps(igk::cephes::kSqrt2), _CMP_GT_OQ);
         mant = _mm512_mask_mul_ps(mant, big, mant, _mm512_set1_ps(0.5f));
         e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
-        const F z = _mm512_sub_ps(mant, _mm512_set1_ps(1.0f));
-        const F z2 = _mm512_mul_ps(z, z);
-        F y = _mm512_set1_ps(7.0376836292e-2f);
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(-1.1514610310e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(1.1676998740e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(-1.2420140846e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(1.4249322787e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(-1.6668057665e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(2.0000714765e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(-2.4999993993e-1f));
-        y = _mm512_fmadd_ps(y, z, _mm512_set1_ps(3.3333331174e-1f));
-        y = _mm512_mul_ps(_mm512_mul_ps(y, z), z2);
-        y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
-        y = _mm512_fnmadd_ps(z2, _mm512_set1_ps(0.5f), y);
-        F r = _mm512_add_ps(z, y);
-        r = _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), r);
-        return r;
+        return igk::cephes::log_from_parts<Avx512>(e, mant);
     }
 
     // hi:lo of a * b per 32-bit lane: even lanes from one 32x32->64 multiply, odd lanes
@@ -111,21 +93,8 @@ struct Avx512 {
     // the 64 words in column order: g[k] = columns 4 group0 + 16k .. + 15.
     static void gumbel_block(uint32_t k0, uint32_t k1, uint32_t group0, uint32_t c1, uint32_t c2,
                              uint32_t c3, F g[4]) {
-        __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)group0),
-                                      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-        __m512i x1 = _mm512_set1_epi32((int)c1), x2 = _mm512_set1_epi32((int)c2), x3 = _mm512_set1_epi32((int)c3);
-        const __m512i m0 = _mm512_set1_epi32((int)igk::kPhiloxM0), m1 = _mm512_set1_epi32((int)igk::kPhiloxM1);
-        for (int r = 0; r < 10; ++r) {
-            __m512i hi0, lo0, hi1, lo1;
-            mulhilo(x0, m0, hi0, lo0);
-            mulhilo(x2, m1, hi1, lo1);
-            x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
-            x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
-            x1 = lo1;
-            x3 = lo0;
-            k0 += igk::kPhiloxW0;
-            k1 += igk::kPhiloxW1;
-        }
+        Idx x0 = iota((int32_t)group0), x1 = set1_idx(c1), x2 = set1_idx(c2), x3 = set1_idx(c3);
+        igk::simd::philox4x32_10<Avx512>(k0, k1, x0, x1, x2, x3);
         const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
         const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
         const __m512i r0 = _mm512_unpacklo_epi64(t0, t2), r1 = _mm512_unpackhi_epi64(t0, t2);
@@ -134,11 +103,6 @@ struct Avx512 {
         const __m512i u2 = _mm512_shuffle_i32x4(r0, r1, 0xEE), u3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);
         const __m512i w[4] = {_mm512_shuffle_i32x4(u0, u1, 0x88), _mm512_shuffle_i32x4(u0, u1, 0xDD),
                               _mm512_shuffle_i32x4(u2, u3, 0x88), _mm512_shuffle_i32x4(u2, u3, 0xDD)};
-        const F half = _mm512_set1_ps(0.5f), scale = _mm512_set1_ps(igk::kUniformScale);
-        for (int k = 0; k < 4; ++k) {
-            const F u = _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(w[k], igk::kUniformShift)), half), scale);
-            const F nl = _mm512_sub_ps(_mm512_setzero_ps(), log(u));
-            g[k] = _mm512_sub_ps(_mm512_setzero_ps(), log(nl));
-        }
+        for (int k = 0; k < 4; ++k) g[k] = igk::simd::gumbel_from_words<Avx512>(w[k]);
     }
 };

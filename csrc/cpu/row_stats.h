@@ -9,11 +9,9 @@
 
 #include <stdint.h>
 
+#include "dtype.h"
+
 namespace igk {
-
-enum class Dtype : int { F32 = 0, F16 = 1, BF16 = 2 };
-
-inline int dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
 // Columns one kernel converts to fp32 at a time (8 KB, stays in L1); a multiple of 64,
 // the Philox block of the AVX-512 kernel.
@@ -35,8 +33,8 @@ struct RowJob {
     int num_threads;
 };
 
-// Online-softmax state of one segment: s = sum exp(f - m), t = sum exp(f - m) (f - m)
-// over its finite logits, m the segment max (-inf when it has none).
+// Online-softmax state (m, s, t) of one segment over its finite logits
+// (docs/backend_contract.md#online-softmax-statistics); m is -inf when there are none.
 struct RowPartial {
     double s, t;
     float m;

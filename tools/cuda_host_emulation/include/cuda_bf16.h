@@ -1,4 +1,4 @@
-// Host stand-in for the CUDA header of the same name (host_emulation/include/cuda_runtime.h).
+// Host stand-in for the CUDA header of the same name (see cuda_runtime.h beside it).
 #pragma once
 #include <cstdint>
 #include <cstring>

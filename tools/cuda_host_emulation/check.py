@@ -8,7 +8,7 @@ compared with the reference: K1 (one block per row and the split-vocabulary path
 and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
 deferred), K2, K3. Slow (one OS thread per CUDA thread): ~6 minutes with --quick, ~25 otherwise on 2 cores.
 
-    python csrc/cuda/host_emulation/check.py [--quick]
+    python tools/cuda_host_emulation/check.py [--quick]
 """
 from __future__ import annotations
 
@@ -25,22 +25,22 @@ import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CUDA_SRC = HERE.parent
-ROOT = CUDA_SRC.parents[1]
+ROOT = HERE.parents[1]
+CUDA_SRC = ROOT / "csrc" / "cuda"
 SOURCES = ("softmax_entropy", "state_uncertainty", "sample_candidates")
 
 
 def build(out: Path) -> Path:
     """Compile csrc/cuda/*.cu + python/cuda_bindings.cpp for the host into out/_C_cuda*.so."""
     import pybind11
-    flags = ["-std=c++20", "-O1", "-fPIC", "-ffp-contract=off", "-pthread", "-w", f"-I{HERE / 'include'}"]
+    flags = ["-std=c++20", "-O1", "-fPIC", "-ffp-contract=off", "-pthread", "-w", f"-I{HERE / 'include'}",
+             f"-I{CUDA_SRC}", f"-I{ROOT / 'csrc' / 'common'}"]
     objs = []
     for name in SOURCES:
         src = (CUDA_SRC / f"{name}.cu").read_text()
         src = re.sub(r"([\w:]+(?:<[^<>;]*>)?)<<<(.+?)>>>\((.*?)\);",
                      lambda m: f"emu::Launch({m.group(2)}).run({m.group(1)}, {m.group(3)});", src, flags=re.S)
         src = re.sub(r"extern __shared__ (\w+) (\w+)\[\];", r"\1* \2 = emu::dyn_smem<\1>();", src)
-        src = src.replace('#include "', f'#include "{CUDA_SRC}/')
         cpp = out / f"{name}.cpp"
         cpp.write_text(src)
         objs.append(out / f"{name}.o")

@@ -1,4 +1,4 @@
-// K1 (see softmax_entropy.h); the math and its derivation live in row_stats_kernel.h.
+// K1 (see softmax_entropy.h) on the row-statistics engine of row_stats.h.
 #include "softmax_entropy.h"
 
 namespace igk {

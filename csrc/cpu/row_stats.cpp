@@ -78,9 +78,8 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
     default: isa_generic::run_items(run, parts.data(), best.data()); break;
     }
 
-    // Merge a row's segments in order: (m, s, t) move to the common max as in
-    // row_stats_kernel.h; second is the runner-up of all maxima and seconds; argmax and
-    // draws keep the earliest segment on ties.
+    // Merge a row's segments in order: (m, s, t) move to the common max; second is the
+    // runner-up of all maxima and seconds; argmax and draws keep the earliest segment on ties.
     std::vector<char> bad_row((size_t)R, 0);
 #pragma omp parallel for schedule(static) num_threads(job.num_threads)
     for (int64_t i = 0; i < R; ++i) {

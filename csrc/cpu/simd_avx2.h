@@ -6,6 +6,9 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "cephes.h"
+#include "simd_philox.h"
+
 struct Avx2 {
     static constexpr int W = 8;
     using F = __m256;
@@ -28,6 +31,8 @@ struct Avx2 {
     static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+    static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+    static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static F max(F a, F b) { return _mm256_max_ps(a, b); }
     static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
     static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
@@ -41,6 +46,10 @@ struct Avx2 {
         return _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm256_add_epi32(a, _mm256_set1_epi32(n)); }
+    static Idx set1_idx(uint32_t x) { return _mm256_set1_epi32((int)x); }
+    static Idx xor_idx(Idx a, Idx b) { return _mm256_xor_si256(a, b); }
+    static Idx srli_idx(Idx a, int n) { return _mm256_srli_epi32(a, n); }
+    static F to_float(Idx a) { return _mm256_cvtepi32_ps(a); }
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
@@ -57,53 +66,28 @@ struct Avx2 {
         const M keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), iota(0)));
         return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, keep);
     }
-    // exp(x) for x in [-110, 0], Cephes expf as in simd_avx512.h; 2^n is built in the
-    // exponent field, valid for n >= -126, so results below exp(-87.3) (subnormal) are
-    // flushed to 0, which the sums cannot notice next to the row maximum's 1.
+    // exp(x) for x in [-110, 0] (cephes.h). 2^n is built in the exponent field, valid for
+    // n >= -126, so results below exp(-87.3) (subnormal) are flushed to 0, which the sums
+    // cannot notice next to the row maximum's 1.
     static F exp_clamped(F x) {
         const M tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-        const F n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-        x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-        F y = _mm256_set1_ps(1.9875691500e-4f);
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-        y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-        y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+        F n;
+        const F y = igk::cephes::exp_mantissa<Avx2>(x, n);
         const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
         return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
     }
 
-    // log(x) for a normal x > 0 (all the Gumbel transform meets), Cephes logf as in
-    // simd_avx512.h with the exponent and mantissa taken from the bits.
+    // log(x) for a normal x > 0 (all the Gumbel transform meets; cephes.h), the exponent and
+    // mantissa taken from the bits.
     static F log(F x) {
         const __m256i xi = _mm256_castps_si256(x);
         F e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
         F mant = _mm256_castsi256_ps(
             _mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F800000)));
-        const M big = _mm256_cmp_ps(mant, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+        const M big = _mm256_cmp_ps(mant, _mm256_set1_ps(igk::cephes::kSqrt2), _CMP_GT_OQ);
         mant = _mm256_blendv_ps(mant, _mm256_mul_ps(mant, _mm256_set1_ps(0.5f)), big);
         e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-        const F z = _mm256_sub_ps(mant, _mm256_set1_ps(1.0f));
-        const F z2 = _mm256_mul_ps(z, z);
-        F y = _mm256_set1_ps(7.0376836292e-2f);
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.1514610310e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.1676998740e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.2420140846e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.4249322787e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.6668057665e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(2.0000714765e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-2.4999993993e-1f));
-        y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(3.3333331174e-1f));
-        y = _mm256_mul_ps(_mm256_mul_ps(y, z), z2);
-        y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-        y = _mm256_fnmadd_ps(z2, _mm256_set1_ps(0.5f), y);
-        F r = _mm256_add_ps(z, y);
-        r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
-        return r;
+        return igk::cephes::log_from_parts<Avx2>(e, mant);
     }
 
     // hi:lo of a * b per 32-bit lane, as in simd_avx512.h.
@@ -119,31 +103,14 @@ struct Avx2 {
     // g[k] = columns 4 group0 + 8k .. + 7.
     static void gumbel_block(uint32_t k0, uint32_t k1, uint32_t group0, uint32_t c1, uint32_t c2,
                              uint32_t c3, F g[4]) {
-        __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32((int)group0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i x1 = _mm256_set1_epi32((int)c1), x2 = _mm256_set1_epi32((int)c2), x3 = _mm256_set1_epi32((int)c3);
-        const __m256i m0 = _mm256_set1_epi32((int)igk::kPhiloxM0), m1 = _mm256_set1_epi32((int)igk::kPhiloxM1);
-        for (int r = 0; r < 10; ++r) {
-            __m256i hi0, lo0, hi1, lo1;
-            mulhilo(x0, m0, hi0, lo0);
-            mulhilo(x2, m1, hi1, lo1);
-            x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
-            x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
-            x1 = lo1;
-            x3 = lo0;
-            k0 += igk::kPhiloxW0;
-            k1 += igk::kPhiloxW1;
-        }
+        Idx x0 = iota((int32_t)group0), x1 = set1_idx(c1), x2 = set1_idx(c2), x3 = set1_idx(c3);
+        igk::simd::philox4x32_10<Avx2>(k0, k1, x0, x1, x2, x3);
         const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
         const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
         const __m256i r0 = _mm256_unpacklo_epi64(t0, t2), r1 = _mm256_unpackhi_epi64(t0, t2);
         const __m256i r2 = _mm256_unpacklo_epi64(t1, t3), r3 = _mm256_unpackhi_epi64(t1, t3);
         const __m256i w[4] = {_mm256_permute2x128_si256(r0, r1, 0x20), _mm256_permute2x128_si256(r2, r3, 0x20),
                               _mm256_permute2x128_si256(r0, r1, 0x31), _mm256_permute2x128_si256(r2, r3, 0x31)};
-        const F half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(igk::kUniformScale);
-        for (int k = 0; k < 4; ++k) {
-            const F u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(w[k], igk::kUniformShift)), half), scale);
-            const F nl = _mm256_sub_ps(_mm256_setzero_ps(), log(u));
-            g[k] = _mm256_sub_ps(_mm256_setzero_ps(), log(nl));
-        }
+        for (int k = 0; k < 4; ++k) g[k] = igk::simd::gumbel_from_words<Avx2>(w[k]);
     }
 };

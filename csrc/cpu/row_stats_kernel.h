@@ -10,27 +10,22 @@
 // noise of the 4W columns 4*group0 .. 4*group0 + 4W - 1, g[k] holding columns
 // 4*group0 + kW .. + W - 1.
 //
-// Math. Lane l of a segment sees the columns v = l (mod 2W). It keeps its running max m,
-// the largest logit before m took its value (second), and
-//     s = sum_v exp(f_v - m),   t = sum_v exp(f_v - m) (f_v - m)
-// over its finite f_v. Per chunk the new max m' is found first, then the sums move to it:
-// with d = m - m', exp(f - m') = exp(d) exp(f - m) and (f - m') = (f - m) + d, so
-//     s' = exp(d) s,   t' = exp(d) (t + s d),
-// after which the chunk adds exp(x) and exp(x) x, x = f - m'. x and d are clamped to
-// kMinExp = -110, where exp is exactly 0 in fp32: -inf logits (and -inf - -inf = NaN,
-// which max() also maps to the clamp) then add exactly 0 to both sums, never NaN.
-// At the end of a segment its lanes are combined the same way, in double; per row, with
-// the segments merged likewise: lse = m + log s, entropy = log s - t / s (from -sum p log p with
-// log p = f - m - log s), max_prob = 1 / s.
+// Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
+// Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t) and second
+// (the largest logit before m took its value). Per chunk the new max is found first, then the
+// sums move to it and the chunk's columns are added; a segment's lanes are combined in double.
 //
 // Draws: stream st scores column v as f_v + temperature * g_v (a multiply then an add;
 // the build uses -ffp-contract=off) and keeps the first column of the highest score.
-// g is always finite (csrc/philox.h), so a -inf logit scores -inf and is never drawn.
+// g is always finite (csrc/common/philox.h), so a -inf logit scores -inf and is never drawn.
 
 // The including .cpp provides <float.h>, <math.h> and row_stats.h, half.h, philox.h.
 
 namespace {
 
+// exp is exactly 0 in fp32 below this. Clamping x = f - m and d = m_old - m to it makes -inf
+// logits (and -inf - -inf = NaN, which max() also maps to the clamp) add exactly 0 to both
+// sums, never NaN.
 constexpr float kMinExp = -110.0f;
 
 template <class X>
