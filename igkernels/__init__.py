@@ -1,19 +1,19 @@
-"""igkernels: fused kernels and a thin sampler for Info-Gain decoding of masked diffusion LMs."""
-from . import reference  # noqa: F401  (registers the reference backend)
-from . import cpu  # noqa: F401  (registers the C++ CPU backend)
-from . import cuda  # noqa: F401  (registers the CUDA backend)
-from . import triton as _triton  # noqa: F401  (registers the Triton backend)
-from .api import sample_candidates, softmax_entropy, state_uncertainty
-from .dispatch import BackendUnavailableError, available_backends, use_backend
-from .linear import linear_softmax_entropy
+"""igkernels: fused kernels and a thin sampler for Info-Gain decoding of masked diffusion LMs.
+
+Layers, one folder each: ``ops`` (the public ops and their checks), ``backends`` (the one
+dispatch point and the implementations), ``sampling`` (the decoder), ``models`` (loading and
+model adapters), ``demo`` (the embedded model and its tasks).
+"""
+from .backends import BackendUnavailableError, available_backends, use_backend
 from .models import load
-from .sampler import GenerationOutput, InfoGainSampler
-from .types import BadRowError, Candidates, TokenStats
+from .ops import (BadRowError, Candidates, TokenStats, deferred_checks, linear_softmax_entropy, sample_candidates,
+                  softmax_entropy, state_uncertainty)
+from .sampling import DecodeConfig, GenerationOutput, InfoGainSampler
 
 __all__ = [
     "softmax_entropy", "state_uncertainty", "sample_candidates", "linear_softmax_entropy",
-    "TokenStats", "Candidates", "BadRowError",
+    "TokenStats", "Candidates", "BadRowError", "deferred_checks",
     "available_backends", "use_backend", "BackendUnavailableError",
-    "load", "InfoGainSampler", "GenerationOutput",
+    "load", "InfoGainSampler", "GenerationOutput", "DecodeConfig",
 ]
 __version__ = "0.1.0"

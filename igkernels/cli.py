@@ -1,19 +1,45 @@
 """``igkernels`` command line: ``igkernels generate ...`` (and ``igkernels demo ...``).
 
 ``generate`` loads a model with ``igk.load`` and decodes the prompts with the
-InfoGainSampler; every ``generate`` option is a flag. ``demo`` lives in
-``igkernels/demo.py`` (``add_arguments(parser)``, ``run(args) -> int``) and is imported
-only when asked for, so the rest of the CLI does not depend on it.
+InfoGainSampler; its decode flags are built from the fields of ``DecodeConfig``, so every
+option and default is written once. ``demo`` lives in ``igkernels/demo/`` (``add_arguments(parser)``,
+``run(args) -> int``) and is imported only when asked for, so the rest of the CLI does not
+depend on it.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
-from typing import Sequence
+from typing import Iterable, Sequence
 
-from .sampler import VARIANTS
+from .sampling.config import DecodeConfig
+
+_ARG_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_decode_options(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    """One flag per ``DecodeConfig`` field (all, or those in ``names``), with its default and help."""
+    wanted = set(names) if names is not None else None
+    for f in dataclasses.fields(DecodeConfig):
+        meta = f.metadata
+        if meta.get("cli", True) is False or (wanted is not None and f.name not in wanted):
+            continue
+        flag = meta.get("flag", "--" + f.name.replace("_", "-"))
+        if f.type == "bool":
+            parser.add_argument(flag, dest=f.name, action="store_true", help=meta["help"])
+            continue
+        kind = _ARG_TYPES[f.type.split("|")[0].strip()]
+        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, choices=meta.get("choices"),
+                            help=f"{meta['help']} (default: {f.default})")
+
+
+def decode_config(args: argparse.Namespace, **fixed) -> DecodeConfig:
+    """The DecodeConfig of parsed ``add_decode_options`` flags (``fixed`` sets the rest)."""
+    names = {f.name for f in dataclasses.fields(DecodeConfig)}
+    return DecodeConfig(**{**{k: v for k, v in vars(args).items() if k in names}, **fixed})
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -26,23 +52,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default=None, help="bf16 | fp16 | fp32 (default: the checkpoint's)")
     p.add_argument("--mask-id", type=int, default=None, help="mask token id, if the model does not name one")
     p.add_argument("--adapter", default=None, help="masked_lm | llada | dream | sdar (default: detect)")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--steps", type=int, default=128)
-    p.add_argument("--block-length", type=int, default=32)
-    p.add_argument("--variant", default="info_gain", choices=VARIANTS)
-    p.add_argument("--candidates", type=int, default=8)
-    p.add_argument("--position-temperature", type=float, default=0.1)
-    p.add_argument("--threshold", type=float, default=None, help="high-confidence bypass threshold")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eos-penalty", type=float, default=0.0)
-    p.add_argument("--pad-penalty", type=float, default=0.0)
-    p.add_argument("--chat-template", action="store_true", help="wrap prompts in the chat template")
-    p.add_argument("--backend", default=None, help="igkernels backend (reference, cpu, triton, cuda)")
-    p.add_argument("--max-forward-batch", type=int, default=None)
-    p.add_argument("--fuse-lm-head", action="store_true",
-                   help="apply the LM head only to masked rows, fused with the statistics")
-    p.add_argument("--history", action="store_true", help="include the per-step history (with --json)")
+    add_decode_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
@@ -57,25 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from .models import load
-    from .sampler import InfoGainSampler
+    from .sampling import InfoGainSampler
 
+    config = decode_config(args, progress=not args.no_progress and not args.json)
     model, tokenizer = load(args.model, device=args.device, dtype=args.dtype)
     sampler = InfoGainSampler(model, tokenizer, mask_id=args.mask_id, adapter=args.adapter)
-    out = sampler.generate(
-        args.prompt, max_new_tokens=args.max_new_tokens, steps=args.steps, block_length=args.block_length,
-        variant=args.variant, candidates=args.candidates, position_temperature=args.position_temperature,
-        threshold=args.threshold, temperature=args.temperature, seed=args.seed, eos_penalty=args.eos_penalty,
-        pad_penalty=args.pad_penalty, chat_template=args.chat_template, backend=args.backend,
-        return_history=args.history, progress=not args.no_progress and not args.json,
-        max_forward_batch=args.max_forward_batch, fuse_lm_head=args.fuse_lm_head)
+    out = sampler.generate(args.prompt, config)
     results = [{"prompt": p, "text": out.texts[i] if out.texts is not None else None,
                 "tokens": out.sequences[i, out.prompt_lengths[i]:out.lengths[i]].tolist(),
                 "cumulative_entropy": float(out.cumulative_entropy[i]),
                 "lookahead_steps": int(out.lookahead_steps[i]), "bypass_steps": int(out.bypass_steps[i])}
                for i, p in enumerate(args.prompt)]
     if args.json:
-        doc = {"model": args.model, "variant": args.variant, "num_forward": out.num_forward, "results": results}
-        if args.history:
+        doc = {"model": args.model, "config": config.to_dict(), "num_forward": out.num_forward, "results": results}
+        if config.return_history:
             doc["history"] = out.history
         print(json.dumps(doc))
         return 0
@@ -98,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ModuleNotFoundError as exc:
             if exc.name != "igkernels.demo":
                 raise
-            print("igkernels demo: igkernels/demo.py is not installed in this version", file=sys.stderr)
+            print("igkernels demo: igkernels/demo is not installed in this version", file=sys.stderr)
             return 2
         demo_parser = argparse.ArgumentParser(prog="igkernels demo")
         demo.add_arguments(demo_parser)

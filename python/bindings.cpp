@@ -1,4 +1,4 @@
-// igkernels._C: the C++ CPU kernels behind raw pointers. Python (igkernels/cpu.py) owns
+// igkernels._C: the C++ CPU kernels behind raw pointers. Python (igkernels/backends/cpu.py) owns
 // every tensor, passes data_ptr() integers and keeps the tensors alive across the call;
 // the GIL is released while the kernels run. No torch headers: the build needs no torch.
 #include <pybind11/pybind11.h>
@@ -57,7 +57,7 @@ void sample_candidates(uintptr_t conf, int64_t stride_b, int64_t stride_c, int64
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
-    m.doc() = "igkernels C++ CPU kernels (raw-pointer interface; use igkernels.cpu)";
+    m.doc() = "igkernels C++ CPU kernels (raw-pointer interface; use igkernels.backends.cpu)";
     m.attr("DTYPE_CODES") = dtype_codes();
     m.def("softmax_entropy", &softmax_entropy,
           "K1 over R rows; returns the lowest bad row position or -1", py::arg("logits"), py::arg("dtype"),

@@ -1,7 +1,7 @@
 // pybind11 module igkernels._C_cuda: the CUDA kernels on raw device pointers.
 //
 // Tensors travel as integers (data_ptr()), dtypes as the codes of DTYPE_CODES and the
-// stream as the integer torch.cuda.current_stream().cuda_stream; igkernels/cuda.py does the
+// stream as the integer torch.cuda.current_stream().cuda_stream; igkernels/backends/cuda.py does the
 // adapting. No torch headers here: the module builds against pybind11 and the CUDA runtime only.
 #include <pybind11/pybind11.h>
 
@@ -16,7 +16,7 @@ using igk::cuda::SoftmaxEntropyCall;
 using igk::cuda::StateUncertaintyCall;
 
 PYBIND11_MODULE(_C_cuda, m) {
-  m.doc() = "igkernels CUDA kernels on raw device pointers (see igkernels/cuda.py)";
+  m.doc() = "igkernels CUDA kernels on raw device pointers (see igkernels/backends/cuda.py)";
   m.attr("DTYPE_CODES") = dtype_codes();
 
   m.def("softmax_entropy_workspace", &igk::cuda::softmax_entropy_workspace, py::arg("dtype"), py::arg("V"),

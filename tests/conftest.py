@@ -1,40 +1,60 @@
-"""Test set-up: the Triton backend runs under its interpreter where no GPU is present.
+"""Test set-up shared by every folder of tests/.
 
-TRITON_INTERPRET must be set before Triton (and igkernels) is imported.
+* The Triton backend runs under its interpreter where no GPU is present (TRITON_INTERPRET must
+  be set before Triton, and igkernels, are imported).
+* The helpers (``inputs.py``, ``mdm_fixtures.py``) live beside this file and are importable
+  from every test folder.
+* ``fused`` / ``backend``: every (device, backend) pair that runs here — CPU tensors always,
+  CUDA tensors where a GPU is present — without or with the reference. The reference itself
+  always runs on CPU copies of the inputs when a test compares against it.
 """
 import os
+import sys
+from typing import NamedTuple
 
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pytest  # noqa: E402
 
 import igkernels as igk  # noqa: E402
 
-# The core-op tests run on CPU tensors (every fused CPU backend, Triton under its
-# interpreter); tests/test_cuda.py runs the same comparisons on CUDA tensors.
-DEVICE = "cpu"
-FUSED = [b for b in igk.available_backends(DEVICE) if b != "reference"]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 INTERPRETED = {"triton"} if os.environ.get("TRITON_INTERPRET") == "1" else set()
 
 
-@pytest.fixture(params=FUSED or [pytest.param(None, marks=pytest.mark.skip(reason="no fused backend built"))])
-def fused(request):
-    """Every fused backend available for this machine's device."""
+class Impl(NamedTuple):
+    """One backend on one device."""
+    device: str
+    backend: str
+
+    @property
+    def interpreted(self) -> bool:
+        return self.device == "cpu" and self.backend in INTERPRETED
+
+    def put(self, x):
+        """``x`` (a tensor, None, or an int seed) on this device."""
+        return x.to(self.device) if isinstance(x, torch.Tensor) else x
+
+
+def _impls(with_reference: bool) -> list:
+    return [pytest.param(Impl(dev, b), id=f"{dev}-{b}") for dev in DEVICES for b in igk.available_backends(dev)
+            if with_reference or b != "reference"]
+
+
+@pytest.fixture(params=_impls(False) or [pytest.param(None, marks=pytest.mark.skip(reason="no fused backend"))])
+def fused(request) -> Impl:
+    """Every fused backend on every device here."""
     return request.param
 
 
-@pytest.fixture(params=["reference"] + FUSED)
-def backend(request):
-    """The reference and every fused backend, for properties each must have on its own."""
+@pytest.fixture(params=_impls(True))
+def backend(request) -> Impl:
+    """The reference and every fused backend, on every device, for properties each must have."""
     return request.param
-
-
-@pytest.fixture
-def device():
-    return DEVICE
 
 
 @pytest.fixture
@@ -43,3 +63,8 @@ def gen():
     seed = int.from_bytes(os.urandom(4), "little")
     print(f"input seed {seed}")
     return torch.Generator().manual_seed(seed)
+
+
+def cpu(result):
+    """A NamedTuple of tensors (TokenStats, Candidates) with every field on the CPU."""
+    return type(result)(*(t.cpu() for t in result))

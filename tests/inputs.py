@@ -75,7 +75,7 @@ def assert_matches_reference(got, want, logits: torch.Tensor, temperature: float
 def gumbel_scores(logits_row: torch.Tensor, tokens: torch.Tensor, temperature: float, key: int, ctr: int,
                   stream: int, offset: int) -> torch.Tensor:
     """The fp32 Gumbel scores of ``tokens`` in one row's draw, as the reference forms them."""
-    from igkernels import philox
+    from igkernels.backends import philox
     V = logits_row.shape[-1]
     words = philox.random_words(torch.tensor(key), torch.tensor(ctr), torch.tensor(stream),
                                 philox.TOKEN_DOMAIN, offset, V)

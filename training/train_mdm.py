@@ -5,7 +5,7 @@ t ~ U(0, 1), mask each answer cell with probability t, and minimise the cross-en
 masked cells weighted by 1/t. The format characters (``*``, ``=``, ``|``) are never masked:
 prompts always carry them.
 
-    nice -n 10 python training/train_mdm.py --out igkernels/data/igk-tiny-mdm
+    nice -n 10 python training/train_mdm.py --out igkernels/demo/data/igk-tiny-mdm
 
 Seeded and single-process; ``--threads`` caps torch's intra-op threads (the default 2 suits a
 shared 2-core machine). Writes config.json, model.safetensors and the tokenizer files that
@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 
 def _load_tasks():
-    # Load igkernels/tasks.py on its own so training does not need the compiled package.
-    path = Path(__file__).resolve().parents[1] / "igkernels" / "tasks.py"
+    # Load igkernels/demo/tasks.py on its own so training does not need the compiled package.
+    path = Path(__file__).resolve().parents[1] / "igkernels" / "demo" / "tasks.py"
     spec = importlib.util.spec_from_file_location("igk_tasks", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules["igk_tasks"] = mod
@@ -110,7 +110,7 @@ def save(model, tokenizer, out: Path, meta: dict):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="igkernels/data/igk-tiny-mdm")
+    p.add_argument("--out", default="igkernels/demo/data/igk-tiny-mdm")
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

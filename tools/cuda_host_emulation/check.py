@@ -3,7 +3,7 @@
 The sources of csrc/cuda/ are compiled by g++ with include/ standing in for the CUDA headers
 (each CUDA thread a std::thread, see include/cuda_runtime.h); launches `k<<<g, b, s, st>>>(a)`
 are rewritten to emulator calls. The resulting module replaces igkernels._C_cuda behind
-igkernels/cuda.py, registered as backend "emu" for CPU tensors, and the public API is
+igkernels/backends/cuda.py, registered as backend "emu" for CPU tensors, and the public API is
 compared with the reference: K1 (one block per row and the split-vocabulary path, aligned
 and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
 deferred), K2, K3. Slow (one OS thread per CUDA thread): ~6 minutes with --quick, ~25 otherwise on 2 cores.
@@ -81,7 +81,7 @@ class Checker:
             g, w = got.samples.reshape(flat.shape[0], -1), want.samples.reshape(flat.shape[0], -1)
             for r, s in (g != w).nonzero().tolist():
                 if flat[r, w[r, s]] == float("-inf"):
-                    continue  # the reference's g = +inf at a banned token (see tests/test_cuda.py)
+                    continue  # a banned token: not a draw to compare (tests/ops/test_softmax_entropy.py)
                 ctr = int(rows[r]) if rows is not None else r
                 sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), T, seed, ctr, s, offset)
                 assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"draw {r},{s} is not a near-tie: {sc}"
@@ -95,7 +95,6 @@ class Checker:
     def run(self) -> int:
         torch = self.torch
         import igkernels as igk
-        from igkernels import cuda as C
         from inputs import TOL, make_logits
         gen = self.gen
         dtypes = (torch.bfloat16,) if self.quick else (torch.bfloat16, torch.float16, torch.float32)
@@ -128,7 +127,7 @@ class Checker:
                 mask = torch.zeros(1, R, dtype=torch.bool)
                 mask[0, bad] = True
                 calls = (("K1", lambda: igk.softmax_entropy(x, backend="emu")),
-                         ("K1 deferred", lambda: self._deferred(C, lambda: igk.softmax_entropy(x, backend="emu"))),
+                         ("K1 deferred", lambda: self._deferred(lambda: igk.softmax_entropy(x, backend="emu"))),
                          ("K2", lambda: igk.state_uncertainty(x[None], mask, backend="emu")))
                 for what, call in calls:
                     try:
@@ -167,8 +166,9 @@ class Checker:
         return 1 if self.fails else 0
 
     @staticmethod
-    def _deferred(C, call):
-        with C.deferred_checks():
+    def _deferred(call):
+        import igkernels as igk
+        with igk.deferred_checks():
             call()  # raises at the block's exit, not here
 
 
@@ -185,10 +185,13 @@ def main() -> int:
         # The emulated "device" is the host: no device guard, stream 0.
         torch.cuda.device = lambda dev: contextlib.nullcontext()
         torch.cuda.current_stream = lambda dev=None: types.SimpleNamespace(cuda_stream=0)
-        from igkernels import cuda as C
-        from igkernels import dispatch
+        from igkernels.backends import cuda as C
+        from igkernels.backends import registry
+        from igkernels.ops import deferred
+        # Its statuses are device tensors to the op layer: deferred as on a GPU.
+        deferred.HOST_DEVICES = frozenset()
         C._ext = lambda: emu
-        dispatch.register_backend("emu", priority={"cpu": -5}, load=lambda: C)
+        registry.register_backend("emu", priority={"cpu": -5}, load=lambda: C)
         return Checker(args.quick).run()
 
 

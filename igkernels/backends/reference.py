@@ -1,0 +1,136 @@
+"""The reference backend: plain PyTorch, written to be read beside SPEC §2.
+
+It is the truth every test compares with. Statistics are computed in float64 from the
+selected rows; random draws come from ``igkernels.philox`` exactly as the fused kernels
+draw them, and the Gumbel scores are formed in fp32 as the kernels form them:
+
+    token draw     x = argmax_v  fp32(logit_v) + fp32(temperature) * gumbel_v   (ties: lowest v)
+    position draw  score_t = fp32(conf_t) / fp32(tau) + gumbel_t                (candidate c >= 1)
+
+The backends receive arguments already checked and normalised by ``igkernels.ops``:
+rows of ``logits`` are addressed by their logical (flattened leading) index, and every
+selected row carries its own Philox key and counter row (see ``philox.py``). Each op returns
+its result and a status naming the first bad row (``igkernels.ops.deferred``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..ops.deferred import first_error
+from ..ops.types import Candidates, TokenStats
+from . import philox
+
+
+def _selected_rows(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return logits.reshape(-1, logits.shape[-1])[rows]
+
+
+def _bad_rows(f: torch.Tensor) -> torch.Tensor:
+    """A row must hold no NaN / +inf and at least one finite logit: the rows that do not."""
+    return torch.isnan(f).any(-1) | torch.isposinf(f).any(-1) | torch.isneginf(f).all(-1)
+
+
+def entropy(f: torch.Tensor) -> torch.Tensor:
+    """H = -sum_v p_v log p_v of softmax(f) along the last dim, with 0 log 0 = 0."""
+    return torch.special.entr(torch.softmax(f, dim=-1)).sum(-1)
+
+
+def gumbel_max_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.Tensor, num_samples: int,
+                      temperature: float, offset: int) -> torch.Tensor:
+    """Gumbel-max draws [R, num_samples] from fp32 logits [R, V]; argmax when temperature == 0."""
+    R, V = f32.shape
+    if temperature == 0.0:
+        return f32.argmax(-1, keepdim=True).expand(R, num_samples).clone()
+    streams = torch.arange(num_samples, device=f32.device)
+    words = philox.random_words(keys[:, None], ctr[:, None], streams[None, :],
+                                philox.TOKEN_DOMAIN, offset, V)           # [R, S, V]
+    scores = f32[:, None, :] + torch.tensor(temperature, dtype=torch.float32) * philox.gumbel(words)
+    return scores.argmax(-1)
+
+
+def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,
+                    ctr: torch.Tensor, num_samples: int, temperature: float, offset: int
+                    ) -> tuple[TokenStats, torch.Tensor]:
+    """K1 over the selected rows: statistics of p = softmax(f) and Gumbel-max draws.
+
+    ``offsets`` (element offset of each row, for pointer-based kernels) is not needed here.
+    """
+    f32 = _selected_rows(logits, rows).float()
+    f = f32.double()
+    lse = torch.logsumexp(f, -1)
+    top2 = f.topk(min(2, f.shape[-1]), dim=-1).values
+    second = top2[:, -1] if f.shape[-1] > 1 else torch.full_like(lse, float("-inf"))
+    samples = gumbel_max_tokens(f32, keys, ctr, num_samples, temperature, offset)
+    return TokenStats(
+        entropy=entropy(f).float(),
+        logsumexp=lse.float(),
+        max_prob=torch.exp(top2[:, 0] - lse).float(),
+        argmax=f32.argmax(-1),
+        second_prob=torch.exp(second - lse).float(),
+        samples=samples,
+        sample_prob=torch.exp(f.gather(-1, samples) - lse[:, None]).float(),
+    ), first_error(_bad_rows(f32))
+
+
+def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """U(x_b) = mean of H_l over the masked positions l of sequence b; 0 where none."""
+    B, T = mask.shape
+    rows = mask.reshape(-1).nonzero().squeeze(-1)
+    f = _selected_rows(logits, rows).float()
+    bad = _bad_rows(f)
+    total = torch.zeros(B, dtype=torch.float64, device=logits.device)
+    total.index_add_(0, rows // T, entropy(f.double()))
+    return (total / mask.sum(-1).clamp(min=1)).float(), first_error(bad, rows)
+
+
+def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int,
+                      position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
+                      offset: int) -> Candidates:
+    """K3: N top-k position sets per sequence; candidate 0 noiseless, c >= 1 Gumbel-perturbed.
+
+    confidence: [B, N, T] float32 (may be an expanded view), valid: [B, T] bool.
+    """
+    B, N, T = confidence.shape[0], num_candidates, valid.shape[1]
+    words = philox.random_words(keys[:, None], ctr[:, None], torch.arange(N, device=valid.device)[None, :],
+                                philox.POSITION_DOMAIN, offset, T)       # [B, N, T]
+    tau = torch.tensor(position_temperature, dtype=torch.float32)
+    noisy = confidence / tau + philox.gumbel(words) if position_temperature > 0 else confidence.clone()
+    scores = torch.cat([confidence[:, :1], noisy[:, 1:]], dim=1)
+    scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
+    # Stable descending sort: among equal scores the lowest position comes first.
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
+    kk = order.shape[-1]
+    chosen_valid = valid[:, None, :].expand(B, N, T).gather(-1, order)
+    positions = torch.where(chosen_valid, order, torch.full_like(order, T))
+    positions = positions.sort(-1).values
+    positions = torch.where(positions == T, -1, positions)
+    if kk < k:
+        positions = torch.cat([positions, positions.new_full((B, N, k - kk), -1)], dim=-1)
+    same = (positions[:, :, None, :] == positions[:, None, :, :]).all(-1)      # [B, N, N]
+    earlier = torch.ones(N, N, dtype=torch.bool, device=valid.device).tril(-1)
+    unique = ~(same & earlier).any(-1)
+    return Candidates(positions=positions, unique=unique)
+
+
+def linear_softmax_entropy(hidden: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                           keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, temperature: float,
+                           offset: int) -> tuple[TokenStats, torch.Tensor]:
+    """The fused head's definition: K1 of the logits ``hidden[rows] @ weight.T + bias``, formed in
+    the inputs' dtype exactly as the unfused expression forms them. hidden: [n, D]."""
+    logits = hidden[rows] @ weight.T
+    if bias is not None:
+        logits = logits + bias
+    R = rows.numel()
+    return softmax_entropy(logits, torch.arange(R, device=rows.device), None, keys, ctr, num_samples,
+                           temperature, offset)
+
+
+def _register() -> None:
+    import sys
+
+    from . import registry
+    # Lowest rank: the automatic choice falls back to it wherever no fused kernel runs.
+    registry.register_backend("reference", priority={"cpu": 0, "cuda": 0}, load=lambda: sys.modules[__name__])
+
+
+_register()

@@ -1,0 +1,143 @@
+"""Argument checks shared by the public ops, and the normalisation backends rely on.
+
+Everything here looks only at types, shapes, devices and Python numbers, so it runs while
+``torch.compile`` traces a caller. Checks that need the data (``rows`` in range, NaN
+confidence) run inside the registered ops and report through ``igkernels.ops.deferred``.
+Every error a user can trigger names the argument.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import deferred
+
+LOGIT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+U32 = 2 ** 32
+U64 = 2 ** 64
+MAX_STREAMS = 2 ** 24
+
+
+def check_tensor(name: str, x, *, dtypes=None, dim=None) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if dtypes is not None and x.dtype not in dtypes:
+        raise TypeError(f"{name} must have dtype in {[str(d) for d in dtypes]}, got {x.dtype}")
+    if dim is not None and x.dim() not in (dim if isinstance(dim, tuple) else (dim,)):
+        raise ValueError(f"{name} must have {dim} dimensions, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_int(name: str, x, lo: int, hi: int | None = None) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    if x < lo or (hi is not None and x >= hi):
+        bound = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, got {x}")
+    return x
+
+
+def check_nonneg(name: str, x) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(x).__name__}")
+    x = float(x)
+    if not (x >= 0.0 and x != float("inf")):
+        raise ValueError(f"{name} must be finite and >= 0, got {x}")
+    return x
+
+
+def same_device(name: str, x: torch.Tensor, ref: torch.Tensor, ref_name: str) -> None:
+    if x.device != ref.device:
+        raise ValueError(f"{name} is on {x.device} but {ref_name} is on {ref.device}")
+
+
+def check_rows(rows, device: torch.device, tensor_name: str) -> torch.Tensor | None:
+    """``rows`` as an int64 [R] tensor on ``device`` (a sequence of ints is converted), or None."""
+    if rows is None:
+        return None
+    if not isinstance(rows, torch.Tensor):
+        rows = torch.as_tensor(list(rows), dtype=torch.int64, device=device)
+    check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
+    if rows.device != device:
+        raise ValueError(f"rows is on {rows.device} but {tensor_name} is on {device}")
+    return rows
+
+
+def check_seed(seed, lead: tuple, num_rows: int | None, device: torch.device) -> tuple[torch.Tensor | None, int]:
+    """(per-row seeds or None, int key) of a ``seed`` argument (see ``igkernels.backends.philox``).
+
+    An int seed in [0, 2**64) becomes its signed 64-bit key; a tensor holds one int64 seed per
+    row, of the leading shape ``lead`` or, when rows are selected, one per selected row.
+    """
+    if isinstance(seed, torch.Tensor):
+        if seed.dtype != torch.int64:
+            raise TypeError(f"seed must be an int or an int64 tensor, got dtype {seed.dtype}")
+        if seed.device != device:
+            raise ValueError(f"seed is on {seed.device} but the data is on {device}")
+        shapes = [tuple(lead)] + ([(num_rows,)] if num_rows is not None else [])
+        if tuple(seed.shape) not in shapes:
+            raise ValueError(f"seed tensor must have shape {' or '.join(map(str, shapes))}, got {tuple(seed.shape)}")
+        return seed, 0
+    seed = check_int("seed", seed, 0, U64)
+    return None, seed - U64 if seed >= 2 ** 63 else seed
+
+
+def check_draws(num_samples, temperature, offset) -> tuple[int, float, int]:
+    """The checked (num_samples, temperature, offset) of a K1-style op."""
+    return (check_int("num_samples", num_samples, 0, MAX_STREAMS), check_nonneg("temperature", temperature),
+            check_int("offset", offset, 0, U32))
+
+
+def check_selection(rows, seed, lead: tuple, device: torch.device, tensor_name: str
+                    ) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+    """(rows, per-row seeds, int key) of a K1-style op over rows of a tensor with leading shape ``lead``."""
+    rows = check_rows(rows, device, tensor_name)
+    seeds, key = check_seed(seed, lead, rows.numel() if rows is not None else None, device)
+    return rows, seeds, key
+
+
+def selected(rows: torch.Tensor | None, seeds: torch.Tensor | None, seed: int, lead: tuple, tensor_name: str,
+             device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inside an op: (flattened indices, Philox keys, counter rows) of the selected rows."""
+    index = row_index(rows, math.prod(lead), tensor_name, device)
+    keys, ctr = philox_keys(seeds, seed, lead, index)
+    return index, keys, ctr
+
+
+def row_index(rows: torch.Tensor | None, n: int, tensor_name: str, device: torch.device) -> torch.Tensor:
+    """Flattened indices of the selected rows: all ``n``, or ``rows`` checked to lie in [0, n).
+
+    A row out of range is reported through ``deferred`` (at once on the host); on a device the
+    indices are clamped first, so no kernel reads outside the tensor before the error is raised.
+    """
+    if rows is None:
+        return torch.arange(n, device=device)
+    bad = (rows < 0) | (rows >= n)
+    deferred.report(deferred.first_error(bad), lambda i: ValueError(
+        f"rows must index the {n} rows of the flattened leading dims of {tensor_name}; "
+        f"got rows[{i}] = {int(rows[i])}"))
+    return rows if deferred.on_host(device) else rows.clamp(0, max(n - 1, 0))
+
+
+def philox_keys(seeds: torch.Tensor | None, seed: int, lead: tuple, index: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row Philox keys and counter rows of the rows ``index`` (flattened indices into ``lead``).
+
+    An int seed keys every row alike and the counter row is the row's logical index; per-row
+    seeds give each row its own key and counter row 0.
+    """
+    if seeds is None:
+        return torch.full_like(index, seed), index.clone()
+    keys = seeds.reshape(-1)[index] if tuple(seeds.shape) == tuple(lead) else seeds.clone()
+    return keys, torch.zeros_like(keys)
+
+
+def row_offsets(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Element offset of each selected row of ``x`` [..., V], for any strides of the leading dims."""
+    offs = torch.zeros_like(rows)
+    rem = rows
+    for size, stride in zip(reversed(x.shape[:-1]), reversed(x.stride()[:-1])):
+        offs += (rem % size) * stride
+        rem = rem // size
+    return offs

@@ -1,0 +1,119 @@
+"""``DecodeConfig``: every option of a decode, with its default, checked once.
+
+The dataclass is the one place an option is written: ``InfoGainSampler.generate`` takes a
+config and/or keyword overrides, the CLI builds its flags from the fields (``help`` and, where
+the flag differs from the field name, ``flag`` in each field's metadata), and the demo and the
+JSON outputs record ``to_dict()``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..ops import _checks
+from .variants import VARIANTS
+
+#: seed * 2**24 + position keys a token draw and must stay below 2**63.
+MAX_SEED = 2 ** 39
+
+
+def _opt(default, help: str, **meta):
+    return field(default=default, metadata=dict(help=help, **meta))
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Options of one decode (``InfoGainSampler.generate``); validated on construction."""
+
+    max_new_tokens: int = _opt(128, "masks appended to each prompt (0: decode only the prompt's own masks)")
+    steps: int = _opt(128, "decoding steps per sequence, split evenly over its blocks")
+    block_length: int = _opt(32, "length of the generation blocks, decoded left to right (at absolute multiples "
+                                 "of it for block-diffusion models); a prompt's own masks form one extra block "
+                                 "decoded first")
+    variant: str = _opt("info_gain", "decoding rule: " + " | ".join(VARIANTS), choices=tuple(VARIANTS))
+    candidates: int = _opt(8, "N >= 1 candidate actions per lookahead step")
+    position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
+    threshold: float | None = _opt(None, "gamma of the high-confidence bypass (default: off)")
+    temperature: float = _opt(0.0, "token temperature (0: argmax)")
+    seed: int | tuple[int, ...] = _opt(0, "int (prompt i gets seed + i) or one int per prompt")
+    eos_penalty: float = _opt(0.0, "subtracted from the EOS logits before anything else")
+    pad_penalty: float = _opt(0.0, "subtracted from the PAD logits before anything else")
+    chat_template: bool = _opt(False, "wrap text prompts in the tokenizer's chat template")
+    backend: str | None = _opt(None, "igkernels backend for the ops (reference, cpu, triton, cuda): a pure "
+                                     "speed switch")
+    max_forward_batch: int | None = _opt(None, "most canvases per model call (default: all in one call)")
+    fuse_lm_head: bool = _opt(False, "apply the LM head only to masked rows, fused with the statistics "
+                                     "(linear_softmax_entropy): the [M, T, V] logits never exist. Assumes the "
+                                     "model returns its head's output unchanged (no logit scaling)")
+    return_history: bool = _opt(False, "record every step (GenerationOutput.history)", flag="--history")
+    progress: bool = _opt(False, "progress bar over steps", cli=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {self.variant!r}")
+        _checks.check_int("max_new_tokens", self.max_new_tokens, 0)
+        _checks.check_int("steps", self.steps, 1)
+        _checks.check_int("block_length", self.block_length, 1)
+        _checks.check_int("candidates", self.candidates, 1)
+        for name in ("position_temperature", "temperature", "eos_penalty", "pad_penalty"):
+            self._set(name, _checks.check_nonneg(name, getattr(self, name)))
+        if self.threshold is not None:
+            self._set("threshold", _checks.check_nonneg("threshold", self.threshold))
+        if self.max_forward_batch is not None:
+            _checks.check_int("max_forward_batch", self.max_forward_batch, 1)
+        if self.backend is not None and not isinstance(self.backend, str):
+            raise TypeError(f"backend must be a str or None, got {type(self.backend).__name__}")
+        for name in ("chat_template", "fuse_lm_head", "return_history", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
+        self._set("seed", _check_seed(self.seed))
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def replace(self, **overrides) -> DecodeConfig:
+        """A copy with some options changed (unknown names raise TypeError naming them)."""
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(f"unknown decode option(s) {unknown}; DecodeConfig has "
+                            f"{[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **overrides)
+
+    def seeds(self, num_prompts: int) -> list[int]:
+        """One seed per prompt: ``seed + i``, or the listed seeds."""
+        if isinstance(self.seed, int):
+            return [_checks.check_int("seed", self.seed + i, 0, MAX_SEED) for i in range(num_prompts)]
+        if len(self.seed) != num_prompts:
+            raise ValueError(f"seed: got {len(self.seed)} seeds for {num_prompts} prompts")
+        return list(self.seed)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if isinstance(self.seed, tuple):
+            d["seed"] = list(self.seed)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DecodeConfig:
+        if not isinstance(d, dict):
+            raise TypeError(f"a DecodeConfig is read from a dict, got {type(d).__name__}")
+        return cls().replace(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DecodeConfig:
+        return cls.from_dict(json.loads(text))
+
+
+def _check_seed(seed) -> int | tuple[int, ...]:
+    if isinstance(seed, (list, tuple)):
+        for s in seed:
+            _checks.check_int("seed", s, 0, MAX_SEED)
+        return tuple(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int or a list of ints, got {type(seed).__name__}")
+    return _checks.check_int("seed", seed, 0, MAX_SEED)

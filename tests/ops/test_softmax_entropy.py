@@ -1,0 +1,220 @@
+"""K1 softmax-entropy statistics: every backend on every device against the reference, the
+reference against the formulas, and the draws by seed reproducibility and chi-squared
+goodness of fit. GPU paths are covered by the same tests on CUDA tensors: one block per row
+and the split-vocabulary path (few rows), aligned and misaligned rows, deferred bad rows."""
+import pytest
+import torch
+from conftest import cpu
+from inputs import DTYPES, KINDS, assert_matches_reference, make_logits
+from scipy.stats import chisquare
+
+import igkernels as igk
+
+# Few rows (split-vocabulary paths), many rows (one block or thread per row), odd V (misaligned rows).
+SHAPES = [(1,), (3, 2), (2, 3, 7), (4, 1000), (2, 31991), (3, 126473)]
+# The GPU kernels' other paths (one block per row, 16-byte aligned rows); on the CPU the
+# reference's Philox draws over them take minutes, and the CPU kernel has no such paths.
+GPU_SHAPES = [(600, 1000), (300, 1003), (1, 126464)]
+SLOW_ELEMENTS = 100_000  # beyond this the interpreted Triton backend is too slow; covered on GPUs
+
+
+def _skip_slow(impl, shape):
+    if impl.interpreted and torch.Size(shape).numel() > SLOW_ELEMENTS:
+        pytest.skip("too large for the Triton interpreter; tested on the GPU")
+    if impl.device == "cpu" and shape in GPU_SHAPES:
+        pytest.skip("a GPU kernel path")
+
+
+def _shape(shape):
+    return shape if len(shape) > 1 else (1,) + shape
+
+
+def _entropy64(x):
+    p = torch.softmax(x.double(), -1)
+    logp = torch.log_softmax(x.double(), -1)
+    return -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES[:5])
+def test_reference_matches_formulas(shape, dtype, kind, gen):
+    x = make_logits(_shape(shape), dtype, kind, gen)
+    st = igk.softmax_entropy(x, num_samples=2, backend="reference")
+    p = torch.softmax(x.double(), -1)
+    assert torch.allclose(st.entropy.double(), _entropy64(x), atol=1e-5, rtol=1e-5)
+    assert torch.allclose(st.logsumexp.double(), torch.logsumexp(x.double(), -1), atol=1e-5)
+    sorted_p = p.sort(-1, descending=True).values
+    assert torch.allclose(st.max_prob.double(), sorted_p[..., 0], atol=1e-7)
+    second = sorted_p[..., 1] if x.shape[-1] > 1 else torch.zeros_like(sorted_p[..., 0])
+    assert torch.allclose(st.second_prob.double(), second, atol=1e-7)
+    first_max = (x == x.max(-1, keepdim=True).values).float().argmax(-1)
+    assert torch.equal(st.argmax, first_max)
+    assert torch.equal(st.samples, first_max[..., None].expand(*first_max.shape, 2))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + GPU_SHAPES)
+def test_fused_matches_reference(fused, shape, dtype, kind, gen):
+    _skip_slow(fused, shape)
+    x = make_logits(_shape(shape), dtype, kind, gen)
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
+    many = ((0.7, 6),) if fused.device != "cpu" or torch.Size(shape).numel() < SLOW_ELEMENTS else ()
+    for temperature, S in ((0.0, 1), (1.0, 3)) + many:    # more draws than one GPU pass takes
+        args = dict(num_samples=S, temperature=temperature, seed=seed, offset=5)
+        want = igk.softmax_entropy(x, backend="reference", **args)
+        got = cpu(igk.softmax_entropy(fused.put(x), backend=fused.backend, **args))
+        assert got.samples.shape == want.samples.shape == x.shape[:-1] + (S,)
+        assert_matches_reference(got, want, x, temperature, seed, 5, dtype)
+
+
+def test_rows_gather_and_strided_leading_dims(backend, gen):
+    base = backend.put(make_logits((4, 6, 1003), torch.bfloat16, "normal", gen))
+    x = base[:, ::2]                                   # non-contiguous leading dims, misaligned rows
+    rows = backend.put(torch.tensor([11, 0, 5, 5, 7], dtype=torch.int64))   # unsorted, repeated
+    args = dict(num_samples=2, temperature=0.7, seed=123, offset=9, backend=backend.backend)
+    full = igk.softmax_entropy(x, **args)
+    part = igk.softmax_entropy(x, rows=rows, **args)
+    for f, p in zip(full, part):
+        assert torch.equal(f.reshape(12, *f.shape[2:])[rows], p)   # draws do not depend on the layout
+    contiguous = igk.softmax_entropy(x.contiguous(), **args)
+    for f, c in zip(full, contiguous):
+        assert torch.equal(f, c)
+    want = igk.softmax_entropy(x.cpu(), rows=rows.cpu(), **{**args, "backend": "reference"})
+    assert_matches_reference(cpu(part), want, x.cpu(), 0.7, 123, 9, torch.bfloat16, rows=rows.cpu())
+
+
+def test_same_draws_on_every_backend(gen):
+    x = make_logits((64, 5003), torch.float16, "normal", gen)
+    want = igk.softmax_entropy(x, num_samples=4, temperature=1.0, seed=99, backend="reference").samples
+    for dev in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+        for name in igk.available_backends(dev):
+            got = igk.softmax_entropy(x.to(dev), num_samples=4, temperature=1.0, seed=99, backend=name).samples
+            assert (got.cpu() != want).float().mean() <= 1e-3, (dev, name)
+
+
+def test_draws_reproducible_and_keyed(backend, gen):
+    x = backend.put(make_logits((6, 501), torch.float32, "normal", gen) / 30)   # near-uniform: draws rarely collide
+    one = lambda **kw: igk.softmax_entropy(x, num_samples=4, temperature=1.0, backend=backend.backend, **kw).samples
+    assert torch.equal(one(seed=7), one(seed=7))
+    assert not torch.equal(one(seed=7), one(seed=8))
+    assert not torch.equal(one(seed=7, offset=0), one(seed=7, offset=1))
+    s = one(seed=7)
+    assert not torch.equal(s[:, 0], s[:, 1])           # streams are independent
+
+
+def test_per_row_seeds(backend, gen):
+    """A seed per row identifies the row: equal seeds on equal rows draw equally anywhere."""
+    row = make_logits((1, 257), torch.float16, "normal", gen) / 30   # near-uniform: draws rarely collide
+    x = backend.put(row.expand(4, 257))
+    seeds = backend.put(torch.tensor([3, 9, 3, 2 ** 63 + 5 - 2 ** 64], dtype=torch.int64))
+    st = igk.softmax_entropy(x, num_samples=3, temperature=1.0, seed=seeds, backend=backend.backend)
+    assert torch.equal(st.samples[0], st.samples[2])
+    assert not torch.equal(st.samples[0], st.samples[1])
+    alone = igk.softmax_entropy(x, rows=backend.put(torch.tensor([2])), num_samples=3, temperature=1.0,
+                                seed=seeds[2:3], backend=backend.backend)
+    assert torch.equal(alone.samples[0], st.samples[2])
+
+
+def _chi2_pvalue(samples: torch.Tensor, probs: torch.Tensor) -> float:
+    counts = torch.bincount(samples.reshape(-1), minlength=probs.numel()).double()
+    return float(chisquare(counts.numpy(), (probs.double() * counts.sum()).numpy()).pvalue)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_draws_follow_the_tempered_softmax(backend, temperature, gen):
+    """Gumbel-max at temperature t samples softmax(logits / t); chi-squared goodness of fit.
+
+    The interpreted Triton backend (~40 ms a draw) draws fewer rows and must draw exactly the
+    reference's tokens, whose law the chi-squared test checks."""
+    row = torch.randn(7, generator=gen)
+    row[3] = float("-inf")                           # a banned token is never drawn
+    x = row.expand(100 if backend.interpreted else 2000, 7)   # stride-0 rows: independent streams by row index
+    seed = int(torch.randint(0, 2 ** 31, (1,), generator=gen))
+    args = dict(num_samples=5, temperature=temperature, seed=seed)
+    st = cpu(igk.softmax_entropy(backend.put(x), backend=backend.backend, **args))
+    assert not (st.samples == 3).any()
+    if backend.interpreted:
+        assert torch.equal(st.samples, igk.softmax_entropy(x, backend="reference", **args).samples)
+        return
+    target = torch.softmax(row.double() / temperature, -1)
+    keep = target > 0
+    remap = torch.cumsum(keep.long(), 0) - 1
+    assert _chi2_pvalue(remap[st.samples], target[keep]) > 1e-5
+    # the test has power: the same draws are rejected against the untempered or uniform law
+    wrong = torch.softmax(row.double() / (2 * temperature), -1)[keep]
+    assert _chi2_pvalue(remap[st.samples], wrong / wrong.sum()) < 1e-5
+    assert torch.allclose(st.sample_prob.double(), torch.softmax(row.double(), -1)[st.samples], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["all_neg_inf", "nan", "pos_inf"])
+@pytest.mark.parametrize("R,V", [(5, 33), (2, 4099), (700, 4099)])   # split path and one block per row
+def test_bad_rows_raise_naming_the_row(backend, bad, R, V, gen):
+    if backend.interpreted and R * V > SLOW_ELEMENTS:
+        pytest.skip("too large for the Triton interpreter")
+    x = make_logits((R, V), torch.float32, "normal", gen)
+    row = R - 2
+    x[row] = {"all_neg_inf": float("-inf"), "nan": 0.0, "pos_inf": 0.0}[bad]
+    if bad == "nan":
+        x[row, 7] = float("nan")
+    if bad == "pos_inf":
+        x[row, V - 3] = float("inf")
+    x = backend.put(x)
+    with pytest.raises(ValueError, match=f"logits row {row} ") as err:
+        igk.softmax_entropy(x, backend=backend.backend)
+    assert isinstance(err.value, igk.BadRowError) and err.value.row == row
+    with pytest.raises(ValueError, match=f"logits row {row} "):
+        igk.softmax_entropy(x, rows=backend.put(torch.tensor([1, row])), backend=backend.backend)
+    with pytest.raises(ValueError, match=f"logits row {row} "):   # deferred on a GPU, at once on CPU
+        with igk.deferred_checks():
+            st = igk.softmax_entropy(x, backend=backend.backend)
+            assert st.entropy.shape == (R,)
+    st = igk.softmax_entropy(x, rows=backend.put(torch.tensor([R - 1, 1])), backend=backend.backend)
+    assert torch.isfinite(st.entropy).all()                      # unread rows cost nothing
+
+
+def test_second_prob_ties_and_single_token(backend):
+    x = backend.put(torch.tensor([[1.0, 3.0, 0.0, 3.0], [5.0, -1.0, float("-inf"), 2.0]]))
+    st = igk.softmax_entropy(x, backend=backend.backend)
+    assert st.argmax.tolist() == [1, 0]
+    assert st.second_prob[0] == st.max_prob[0]
+    single = igk.softmax_entropy(backend.put(torch.tensor([[2.5]])), num_samples=2, temperature=1.0,
+                                 backend=backend.backend)
+    assert single.max_prob.item() == 1.0 and single.second_prob.item() == 0.0
+    assert single.entropy.abs().item() < 1e-7 and single.samples.tolist() == [[0, 0]]
+
+
+def test_empty_selection_and_inputs_untouched(backend, gen):
+    x = backend.put(make_logits((3, 4, 19), torch.bfloat16, "neg_inf", gen))
+    before = x.clone()
+    rows = backend.put(torch.tensor([2, 0]))
+    st = igk.softmax_entropy(x, rows=backend.put(torch.zeros(0, dtype=torch.int64)), num_samples=2,
+                             backend=backend.backend)
+    assert st.entropy.shape == (0,) and st.samples.shape == (0, 2)
+    igk.softmax_entropy(x, rows=rows, num_samples=2, temperature=1.0, backend=backend.backend)
+    assert igk.softmax_entropy(x[:0], backend=backend.backend).entropy.shape == (0, 4)
+    assert torch.equal(x, before) and rows.tolist() == [2, 0]
+
+
+def test_gumbel_noise_is_finite_for_every_word():
+    """The extreme uint32 words map to u strictly inside (0, 1): a banned token never wins."""
+    from igkernels.backends import philox
+    words = torch.tensor([0, 1, 0x1FF, 0x200, 0xFFFFFE00, 0xFFFFFF00, 0xFFFFFFFF], dtype=torch.int64)
+    g = philox.gumbel(words)
+    assert torch.isfinite(g).all() and g.min() > -3 and g.max() < 17
+    assert g[-1] == g[-2] == g[-3] and g[0] == g[1] == g[2] and g[3] > g[2]
+
+
+def test_the_largest_word_draws_like_the_reference(backend):
+    """Seed 187 gives column 43918 (row 0, stream 0, offset 0) a word whose top 23 bits are all
+    ones: the largest u, g = 16.64. Every backend must score it finite, like the reference."""
+    from igkernels.backends import philox
+    col, other = 43918, 7
+    word = philox.random_words(torch.tensor(187), torch.tensor(0), torch.tensor(0), 0, 0, col + 1)[col]
+    assert int(word) >> 9 == 0x7FFFFF
+    for logit, want in ((-20.0, other), (-13.0, col), (float("-inf"), other)):
+        x = torch.full((1, 50001), float("-inf"))
+        x[0, col], x[0, other] = logit, 0.0
+        st = igk.softmax_entropy(backend.put(x), num_samples=1, temperature=1.0, seed=187, backend=backend.backend)
+        assert st.samples.item() == want, (logit, st.samples.item())
