@@ -8,7 +8,7 @@ The model is a small random-weight BERT masked LM (vocabulary 32000, 4 layers, w
 built in memory, so nothing is downloaded; prompts are token ids. At temperature > 0 the
 reference backend draws its Gumbel noise with int64 Philox tensors over every masked row x
 candidate x vocabulary entry (minutes per step here), so it is measured at temperature 0 only;
-tests/test_sampler.py checks that the backends decode identically at both temperatures.
+tests/sampling/test_sampler.py checks that the backends decode identically at both temperatures.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import igkernels as igk
-from igkernels.sampler import InfoGainSampler
+from igkernels.sampling import InfoGainSampler
 
 BACKENDS = [b for b in igk.available_backends("cpu") if b != "triton"]
 CASES = [(b, 0.0) for b in BACKENDS] + [(b, 0.7) for b in BACKENDS if b != "reference"]

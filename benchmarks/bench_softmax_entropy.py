@@ -1,23 +1,52 @@
-"""softmax_entropy: each backend against the reference and the straightforward PyTorch code."""
-import pytest
-from conftest import BACKENDS, SHAPES, inputs, rounds_for
-from naive import naive_softmax_entropy
+"""softmax_entropy (K1): every backend against the reference and the straightforward PyTorch code.
+
+    python -m pytest benchmarks/bench_softmax_entropy.py   # or python benchmarks/table.py
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import harness
 
 import igkernels as igk
 
 
-@pytest.mark.parametrize("num_samples", [0, 1])
-@pytest.mark.parametrize("impl", ["naive"] + BACKENDS)
-@pytest.mark.parametrize("shape", list(SHAPES))
-def test_softmax_entropy(benchmark, shape, impl, num_samples):
-    logits, mask = inputs(shape)
-    lead = logits.shape[:-1]
-    rows = mask.reshape(-1).nonzero().squeeze(-1)
-    benchmark.group = f"softmax_entropy {shape} S={num_samples}"
+def cases(profile: str) -> list[harness.Case]:
+    """Every logits shape of the profile, without and with one draw per row; a shape with two
+    leading dims (a lookahead step) reads only its selected rows."""
+    return [harness.Case("softmax_entropy", profile, shape, S) for shape in harness.LOGITS[profile] for S in (0, 1)]
+
+
+def describe(case: harness.Case) -> dict:
+    """The case's sizes and the bytes of logits it reads."""
+    logits, rows = _inputs(case)
+    R = logits.shape[0] if rows is None else rows.numel()
+    V = logits.shape[-1]
+    return dict(R=R, V=V, S=case.num_samples, temperature=case.temperature, dtype=str(logits.dtype),
+                bytes=R * V * logits.element_size())
+
+
+def _inputs(case: harness.Case):
+    logits, mask = harness.logits(case.profile, case.shape)
+    return logits, (mask.reshape(-1).nonzero().squeeze(-1) if mask.dim() > 1 else None)
+
+
+def call(case: harness.Case, impl: str) -> Callable[[], Any]:
+    """One call of ``impl`` ("naive" or a backend) on the case's inputs."""
+    logits, rows = _inputs(case)
     if impl == "naive":
-        selected = logits.reshape(-1, logits.shape[-1])[rows] if len(lead) > 1 else logits
-        fn = lambda: naive_softmax_entropy(selected, num_samples)
-    else:
-        fn = lambda: igk.softmax_entropy(logits, rows=rows if len(lead) > 1 else None, num_samples=num_samples,
-                                         temperature=1.0, seed=1, backend=impl)
-    benchmark.pedantic(fn, rounds=rounds_for(impl), iterations=1, warmup_rounds=0 if impl == "reference" else 1)
+        # The naive code is handed the selected rows: selecting them is not what it is timed on.
+        selected = logits if rows is None else logits.reshape(-1, logits.shape[-1])[rows]
+        return lambda: harness.naive_softmax_entropy(selected, case.num_samples, case.temperature)
+    return lambda: igk.softmax_entropy(logits, rows=rows, num_samples=case.num_samples,
+                                       temperature=case.temperature, seed=1, backend=impl)
+
+
+def measure(case: harness.Case, impl: str, benchmark: Any = None) -> float:
+    """Median ms of ``impl`` on ``case`` (through pytest-benchmark's fixture when given)."""
+    return harness.measure(case, impl, call(case, impl), benchmark)
+
+
+@harness.parametrize(cases(harness.PROFILE))
+def test_softmax_entropy(benchmark, case: harness.Case, impl: str) -> None:
+    measure(case, impl, benchmark)

@@ -1,9 +1,11 @@
 """Benchmarks of the one GPU command (``benchmarks/gpu_check.sh``) and issue 4's targets.
 
-Prints a short table last and writes the full results as JSON under
-``benchmarks/results/`` (and under ``$OUT`` when that is set). Timing is
-``triton.testing.do_bench``: CUDA events, warm-up, the median of the repetitions, and a
-256 MB buffer zeroed between repetitions so L2 is flushed. Inputs are random, never zeros.
+Prints a short table last and writes the results as JSON under ``benchmarks/results/`` (and
+under ``$OUT`` when that is set), rewritten after each section so that a run cut off by a time
+limit keeps what it measured. The op sections are cases of ``bench_<op>.py``, timed by their
+``measure`` on the harness's timer (``triton.testing.do_bench``: CUDA events, warm-up, the
+median, L2 flushed between repetitions); copy bandwidth, the LM head's tile sweep, the
+lookahead memory and the sampler step are this script's own. Inputs are random, never zeros.
 Each section is guarded: one that fails records its error and the rest still runs.
 
     python benchmarks/gpu_check.py            # on a CUDA GPU
@@ -16,46 +18,51 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
 import torch
+
+if TYPE_CHECKING:
+    from harness import Case
+
+# igkernels (and the harness and bench_<op> modules, which import it) are imported inside the
+# functions below: --dry-run sets TRITON_INTERPRET first, before the Triton backend registers.
 
 ROOT = Path(__file__).resolve().parents[1]
 LLADA = dict(width=4096, heads=32, vocab=126464, mask_id=126336, layers=2, intermediate=12288)
 TARGETS = dict(softmax_entropy_pct_copy=85.0, softmax_entropy_speedup=10.0, linear_over_matmul=1.15,
                sampler_share=0.05)
+FUSED = "triton"  # the fused LM head of the targets (the automatic choice on a GPU)
+SWEEP = [  # LM head tile configs tried on a GPU
+    dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
+    dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=3),
+    dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
+    dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=4),
+    dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=4),
+]
+OP_SECTIONS = ("softmax_entropy_bf16", "softmax_entropy_bf16_sampled", "softmax_entropy_bf16_few_rows",
+               "state_uncertainty_lookahead", "sample_candidates")
 
 
 class Bench:
-    def __init__(self, dry_run: bool):
+    """One run: its sections, their results, and the JSON file rewritten after each section."""
+
+    def __init__(self, dry_run: bool, outs: list[Path], info: dict):
         self.dry = dry_run
-        self.device = torch.device("cpu" if dry_run else "cuda")
-        self.gen = torch.Generator(device=self.device).manual_seed(0)
-        self.results: dict = {"sections": {}, "errors": {}}
+        self.profile = "tiny" if dry_run else "cuda"   # the harness profile: shapes and device
+        self.device = "cpu" if dry_run else "cuda"
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.paths = [d / f"gpu_check_{'dryrun_' if dry_run else ''}{stamp}.json" for d in outs]
+        self.results: dict = dict(info, sections={}, errors={})
 
-    # ---------------------------------------------------------------- helpers
-    def randn(self, *shape, dtype=torch.bfloat16, scale=1.0):
-        return (torch.randn(shape, generator=self.gen, device=self.device) * scale).to(dtype)
-
-    def time_ms(self, fn) -> float:
-        """Median milliseconds of fn()."""
-        if self.dry:
-            fn()
-            ts = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                fn()
-                ts.append((time.perf_counter() - t0) * 1e3)
-            return statistics.median(ts)
-        from triton.testing import do_bench
-        return float(do_bench(fn, warmup=25, rep=100, return_mode="median"))
-
-    def section(self, name, fn):
+    def section(self, name: str, fn: Callable[[], dict]) -> None:
+        """Run one section, keep its result (or its error), and rewrite the JSON."""
         t0 = time.perf_counter()
         try:
             self.results["sections"][name] = fn()
@@ -63,111 +70,86 @@ class Bench:
             self.results["errors"][name] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
         print(f"[gpu_check] {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        self.write()
 
-    def sync(self):
+    def write(self) -> None:
+        """The results so far, with the verdicts they allow (targets not reached yet: NOT MEASURED)."""
+        self.results["targets"] = [dict(target=t, measured=m, verdict=v) for t, m, v in verdicts(self.results)]
+        for path in self.paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.results, indent=1))
+
+    def sync(self) -> None:
         if not self.dry:
             torch.cuda.synchronize()
 
     # ---------------------------------------------------------------- sections
-    def copy_bandwidth(self):
+    def copy_bandwidth(self) -> dict:
+        """The device's copy bandwidth, the yardstick of the memory-bound ops."""
+        import harness
         n = (1 << 30) if not self.dry else (1 << 20)          # 2 GiB of bf16 read + 2 GiB written
-        x = self.randn(n)
+        x = harness.randn("copy", (n,), self.device)
         y = torch.empty_like(x)
-        ms = self.time_ms(lambda: y.copy_(x))
+        ms = harness.time_ms(lambda: y.copy_(x), "copy", self.device)
         return dict(bytes=2 * x.numel() * 2, ms=ms, gbps=2 * x.numel() * 2 / ms / 1e6)
 
-    def softmax_entropy(self, R, V, S, temperature, backends):
-        import igkernels as igk
-        x = self.randn(R, V, scale=3.0)
-        out = {}
-        for b in backends:
-            def run(b=b):
-                igk.softmax_entropy(x, num_samples=S, temperature=temperature, seed=1, backend=b)
-            out[b] = dict(ms=self._timed_op(b, run))
-        out["torch"] = dict(ms=self.time_ms(lambda: naive_stats(x, S, temperature)))
-        for v in out.values():
-            v["gbps"] = R * V * x.element_size() / v["ms"] / 1e6
-        return dict(R=R, V=V, S=S, temperature=temperature, dtype=str(x.dtype), bytes=R * V * x.element_size(),
-                    times=out)
+    def op(self, bench: ModuleType, case: Case, impls: list[str]) -> dict:
+        """``bench`` (a bench_<op> module) on ``case`` for each of ``impls``; GB/s where it says
+        the bytes it reads."""
+        info = bench.describe(case)
+        times = {impl: dict(ms=bench.measure(case, impl)) for impl in impls}
+        if "bytes" in info:
+            for t in times.values():
+                t["gbps"] = info["bytes"] / t["ms"] / 1e6
+        return dict(info, times=times)
 
-    def _timed_op(self, backend, run):
-        """Times run(); the CUDA backend's bad-row checks are deferred to one read at the end,
-        as a decoding loop would run it, so no host sync sits between repetitions."""
-        if backend == "cuda":
-            from igkernels import cuda as igk_cuda
-            with igk_cuda.deferred_checks():
-                return self.time_ms(run)
-        return self.time_ms(run)
+    def lm_head(self, shape: str, configs: list[dict]) -> dict:
+        """The LM head of ``harness.HEADS``: the matmul alone, unfused, fused without and with a
+        draw, and the fused kernel's partial states under each tile config of ``configs``."""
+        import bench_linear_softmax_entropy as bench
+        import harness
 
-    def state_uncertainty(self, B, T, V, backends):
-        import igkernels as igk
-        x = self.randn(B, T, V, scale=3.0)
-        mask = torch.rand(B, T, generator=self.gen, device=self.device) < 0.5
-        read = int(mask.sum()) * V * x.element_size()
-        out = {}
-        for b in backends:
-            out[b] = dict(ms=self._timed_op(b, lambda b=b: igk.state_uncertainty(x, mask, backend=b)))
-        out["torch"] = dict(ms=self.time_ms(lambda: naive_uncertainty(x, mask)))
-        for v in out.values():
-            v["gbps"] = read / v["ms"] / 1e6
-        return dict(B=B, T=T, V=V, masked_rows=int(mask.sum()), bytes=read, times=out)
-
-    def sample_candidates(self, B, T, N, k, backends):
-        import igkernels as igk
-        conf = torch.rand(B, T, generator=self.gen, device=self.device)
-        valid = torch.rand(B, T, generator=self.gen, device=self.device) < 0.5
-        out = {}
-        for b in backends + ["reference"]:
-            out[b] = dict(ms=self.time_ms(lambda b=b: igk.sample_candidates(
-                conf, valid, k=k, num_candidates=N, position_temperature=0.1, seed=3, backend=b)))
-        return dict(B=B, T=T, N=N, k=k, times=out)
-
-    def lm_head(self, R, D, V, configs):
-        import igkernels as igk
-        from igkernels import linear
-        from igkernels.triton import linear_softmax_entropy as lk
-        h = self.randn(R, D)
-        w = self.randn(V, D, scale=D ** -0.5 * 4)
-        out = dict(matmul=dict(ms=self.time_ms(lambda: h @ w.T)))
-        be = "cuda" if "cuda" in igk.available_backends(self.device.type) else None
-        out["unfused"] = dict(ms=self.time_ms(lambda: igk.softmax_entropy(h @ w.T, backend=be)))
-        out["fused"] = dict(ms=self.time_ms(lambda: linear.linear_softmax_entropy(h, w)),
-                            config=lk.default_config(R, V, self.device))
+        from igkernels.backends.tiled_head import combine
+        from igkernels.backends.triton import linear_softmax_entropy as lk
+        plain, sampled = (harness.Case("linear_softmax_entropy", self.profile, shape, S) for S in (0, 1))
+        info = bench.describe(plain)
+        R, V = info["R"], info["V"]
+        times: dict = {impl: dict(ms=bench.measure(plain, impl)) for impl in ("matmul", "unfused")}
+        times["fused"] = dict(ms=bench.measure(plain, FUSED), config=lk.default_config(R, V, torch.device(self.device)))
+        times["fused_sampled"] = dict(ms=bench.measure(sampled, FUSED))
+        h, w = harness.head(self.profile, shape)
         rows = torch.arange(R, device=self.device)
         keys = torch.zeros(R, dtype=torch.int64, device=self.device)
         sweep = []
         for cfg in configs:
             def run(cfg=cfg):
-                parts = lk.partial_states(h, rows, w, None, keys, rows, 0, 0.0, 0, config=cfg)
-                linear.combine(*parts, 0)
+                combine(*lk.partial_states(h, rows, w, None, keys, rows, 0, 0.0, 0, config=cfg), 0)
             try:
-                sweep.append(dict(config=cfg, ms=self.time_ms(run)))
-            except Exception as exc:
+                sweep.append(dict(config=cfg, ms=harness.time_ms(run, FUSED, self.device)))
+            except Exception as exc:  # a config the GPU cannot run (shared memory) is a result too
                 sweep.append(dict(config=cfg, error=f"{type(exc).__name__}: {exc}"))
-        out["fused_sweep"] = sweep
-        out["fused_sampled"] = dict(ms=self.time_ms(
-            lambda: linear.linear_softmax_entropy(h, w, num_samples=1, temperature=1.0)))
-        flops = 2 * R * D * V
-        for v in [out["matmul"], out["unfused"], out["fused"], out["fused_sampled"]] + sweep:
+        times["fused_sweep"] = sweep
+        for v in [times["matmul"], times["unfused"], times["fused"], times["fused_sampled"]] + sweep:
             if "ms" in v:
-                v["tflops"] = flops / v["ms"] / 1e9
-        best = min((s["ms"] for s in sweep if "ms" in s), default=out["fused"]["ms"])
-        return dict(R=R, D=D, V=V, times=out, fused_over_matmul=out["fused"]["ms"] / out["matmul"]["ms"],
-                    best_sweep_over_matmul=best / out["matmul"]["ms"])
+                v["tflops"] = info["flops"] / v["ms"] / 1e9
+        best = min((s["ms"] for s in sweep if "ms" in s), default=times["fused"]["ms"])
+        return dict(info, times=times, fused_over_matmul=times["fused"]["ms"] / times["matmul"]["ms"],
+                    best_sweep_over_matmul=best / times["matmul"]["ms"])
 
-    def lookahead_memory(self, canvases, T, D, V):
+    def lookahead_memory(self, canvases: int, T: int, D: int, V: int) -> dict:
         """Peak extra memory of scoring a lookahead step's masked rows, from the final hidden states."""
+        import harness
+
         import igkernels as igk
-        from igkernels import linear
-        h = self.randn(canvases, T, D)
-        w = self.randn(V, D, scale=D ** -0.5 * 4)
-        rows = (torch.rand(canvases * T, generator=self.gen, device=self.device) < 0.5).nonzero().squeeze(1)
+        h = harness.randn("lookahead_memory/hidden", (canvases, T, D), self.device)
+        w = harness.randn("lookahead_memory/weight", (V, D), self.device, scale=4 * D ** -0.5)
+        rows = (harness.rand("lookahead_memory/rows", (canvases * T,), self.device) < 0.5).nonzero().squeeze(1)
 
         def unfused():
             return igk.softmax_entropy(h @ w.T, rows=rows, num_samples=1, temperature=1.0)
 
         def fused():
-            return linear.linear_softmax_entropy(h, w, rows=rows, num_samples=1, temperature=1.0)
+            return igk.linear_softmax_entropy(h, w, rows=rows, num_samples=1, temperature=1.0, backend=FUSED)
 
         out = {}
         for name, fn in (("unfused", unfused), ("fused", fused)):
@@ -183,19 +165,19 @@ class Bench:
             out[name] = dict(peak_extra_bytes=torch.cuda.max_memory_allocated() - base)
         return dict(canvases=canvases, T=T, D=D, V=V, rows=int(rows.numel()), memory=out)
 
-    def sampler_step(self, layers, prompt_len, gen_len, candidates):
+    def sampler_step(self, layers: int, prompt_len: int, gen_len: int, candidates: int) -> dict:
         """Per-step time of Info-Gain decoding on a random-weight model of LLaDA-8B's width,
         heads and vocabulary, split into the model's forward and the sampler's own work."""
         from transformers import BertConfig, BertForMaskedLM
 
-        from igkernels.sampler import InfoGainSampler
+        from igkernels.sampling import InfoGainSampler
         width, heads, vocab = LLADA["width"], LLADA["heads"], LLADA["vocab"]
         inter = LLADA["intermediate"]
         if self.dry:
             width, heads, vocab, inter = 64, 4, 1000, 128
         cfg = BertConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
                          intermediate_size=inter, max_position_embeddings=max(512, prompt_len + gen_len))
-        with self.device:
+        with torch.device(self.device):
             model = BertForMaskedLM(cfg)
         model = model.to(torch.bfloat16).eval()
         mask_id = min(LLADA["mask_id"], vocab - 1)
@@ -238,59 +220,37 @@ class Bench:
                     sampler_share=(total_ms - fwd_ms) / total_ms)
 
 
-def naive_stats(x, S, temperature):
-    """The straightforward PyTorch code: softmax -> clamp -> log -> sum for the entropy, softmax
-    again + gather for the confidence, and a Gumbel argmax per sample."""
-    p = torch.softmax(x.float(), -1)
-    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1)
-    top = x.argmax(-1, keepdim=True)
-    conf = torch.softmax(x.float(), -1).gather(-1, top)
-    draws = []
-    for _ in range(S):
-        g = -torch.log(-torch.log(torch.rand(x.shape, device=x.device).clamp_(1e-20, 1.0 - 1e-7)))
-        tok = (x.float() + temperature * g).argmax(-1, keepdim=True)
-        draws.append(torch.softmax(x.float(), -1).gather(-1, tok))
-    return entropy, conf, draws
-
-
-def naive_uncertainty(x, mask):
-    p = torch.softmax(x.float(), -1)
-    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1)
-    return (entropy * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-
-
-def backends_on(device_type):
-    import igkernels as igk
-    from igkernels import cuda as _  # noqa: F401  (registers "cuda" if the package does not yet)
-    return [b for b in ("cuda", "triton") if b in igk.available_backends(device_type)]
-
-
 def run_all(b: Bench) -> None:
-    dry = b.dry
-    gpu = backends_on(b.device.type)
-    if dry:
-        gpu = ["triton"] if "triton" in gpu or os.environ.get("TRITON_INTERPRET") == "1" else []
+    """Every section, in the order of the table."""
+    import bench_sample_candidates
+    import bench_softmax_entropy as se
+    import bench_state_uncertainty
+    import harness
+    from harness import Case
+
+    import igkernels as igk
+    p = b.profile
+    # The GPU backends. The dry run's is Triton under its interpreter: that checks this
+    # script's paths, not a speed, so the harness's rule against timing it does not apply.
+    gpu = [name for name in ("cuda", "triton") if name in igk.available_backends(b.device)]
     b.results["backends"] = gpu
-    big = (4096, 126464) if not dry else (8, 1000)
-    few = (64, 126464) if not dry else (2, 1000)
+    many, few, lookahead = harness.LOGITS[p]
+    big_head, small_head = harness.HEADS[p]
+    (candidates,) = harness.CONFIDENCES[p]
     b.section("copy", b.copy_bandwidth)
-    b.section("softmax_entropy_bf16", lambda: b.softmax_entropy(*big, 0, 0.0, gpu))
-    b.section("softmax_entropy_bf16_sampled", lambda: b.softmax_entropy(*big, 1, 1.0, gpu))
-    b.section("softmax_entropy_bf16_few_rows", lambda: b.softmax_entropy(*few, 0, 0.0, gpu))
-    b.section("state_uncertainty_lookahead",
-              lambda: b.state_uncertainty(*((8, 256, 126464) if not dry else (2, 8, 1000)), gpu))
-    b.section("sample_candidates", lambda: b.sample_candidates(*((16, 1024, 8, 4) if not dry else (2, 64, 4, 2)), gpu))
-    configs = [] if dry else [
-        dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
-        dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=3),
-        dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
-        dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=4),
-        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=4),
-    ]
-    b.section("lm_head_2048", lambda: b.lm_head(*((2048, 4096, 126464) if not dry else (16, 32, 301)), configs))
-    b.section("lm_head_256", lambda: b.lm_head(*((256, 4096, 126464) if not dry else (16, 32, 301)), configs[:1]))
-    b.section("lookahead_memory", lambda: b.lookahead_memory(*((8, 512, 4096, 126464) if not dry else (2, 8, 32, 301))))
-    b.section("sampler_step", lambda: b.sampler_step(LLADA["layers"], *((64, 64, 8) if not dry else (8, 32, 4))))
+    b.section("softmax_entropy_bf16", lambda: b.op(se, Case("softmax_entropy", p, many, 0), gpu + ["naive"]))
+    b.section("softmax_entropy_bf16_sampled", lambda: b.op(se, Case("softmax_entropy", p, many, 1), gpu + ["naive"]))
+    b.section("softmax_entropy_bf16_few_rows", lambda: b.op(se, Case("softmax_entropy", p, few, 0), gpu + ["naive"]))
+    b.section("state_uncertainty_lookahead", lambda: b.op(bench_state_uncertainty,
+                                                          Case("state_uncertainty", p, lookahead), gpu + ["naive"]))
+    b.section("sample_candidates", lambda: b.op(bench_sample_candidates, Case("sample_candidates", p, candidates),
+                                                gpu + ["reference", "naive"]))
+    # The dry run's one config is the interpreter's default: it checks the sweep's path.
+    configs = [{}] if b.dry else SWEEP
+    b.section("lm_head_2048", lambda: b.lm_head(big_head, configs))
+    b.section("lm_head_256", lambda: b.lm_head(small_head, configs[:1]))
+    b.section("lookahead_memory", lambda: b.lookahead_memory(*((8, 512, 4096, 126464) if not b.dry else (2, 8, 32, 301))))
+    b.section("sampler_step", lambda: b.sampler_step(LLADA["layers"], *((64, 64, 8) if not b.dry else (8, 32, 4))))
 
 
 def verdicts(res: dict) -> list[tuple[str, str, str]]:
@@ -304,8 +264,8 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
             pct = 100 * se[b]["gbps"] / copy
             out.append((f"softmax_entropy[{b}] bf16 4096x126464 >= {TARGETS['softmax_entropy_pct_copy']:.0f}% of copy",
                         f"{pct:.1f}%", "PASS" if pct >= TARGETS["softmax_entropy_pct_copy"] else "FAIL"))
-            sp = se["torch"]["ms"] / se[b]["ms"]
-            out.append((f"softmax_entropy[{b}] >= {TARGETS['softmax_entropy_speedup']:.0f}x straightforward torch",
+            sp = se["naive"]["ms"] / se[b]["ms"]
+            out.append((f"softmax_entropy[{b}] >= {TARGETS['softmax_entropy_speedup']:.0f}x straightforward PyTorch",
                         f"{sp:.1f}x", "PASS" if sp >= TARGETS["softmax_entropy_speedup"] else "FAIL"))
     if not se:
         out.append(("softmax_entropy bf16 4096x126464 targets", "-", "NOT MEASURED"))
@@ -333,27 +293,32 @@ def verdicts(res: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def _op_label(name: str, s: dict) -> str:
+    """An op section's name and sizes, for the table."""
+    if "R" in s:
+        return f"{name} {s['R']}x{s['V']}"
+    if "N" in s:
+        return f"{name} {s['B']}x{s['T']} N{s['N']} k{s['k']}"
+    return f"{name} {s['B']}x{s['T']}x{s['V']}"
+
+
 def table(res: dict) -> str:
+    """The short table printed last: medians, bandwidth, ratios, errors and verdicts."""
     sec = res["sections"]
     copy = sec.get("copy", {}).get("gbps")
     lines = [f"device: {res['device']} | torch {res['torch']} | triton {res['triton']} | "
              f"copy bandwidth {copy:.0f} GB/s" if copy else f"device: {res['device']} | copy bandwidth: not measured"]
-    lines.append(f"{'op':<44}{'backend':<10}{'median ms':>10}{'GB/s':>9}{'% copy':>8}{'vs torch':>10}")
-    for name in ("softmax_entropy_bf16", "softmax_entropy_bf16_sampled", "softmax_entropy_bf16_few_rows",
-                 "state_uncertainty_lookahead"):
+    lines.append(f"{'op':<44}{'backend':<10}{'median ms':>10}{'GB/s':>9}{'% copy':>8}{'vs naive':>10}")
+    for name in OP_SECTIONS:
         s = sec.get(name)
         if not s:
             continue
-        label = name + (f" {s['R']}x{s['V']}" if "R" in s else f" {s['B']}x{s['T']}x{s['V']}")
-        base = s["times"]["torch"]["ms"]
+        base = s["times"].get("naive", {}).get("ms")
         for b, t in s["times"].items():
-            pct = f"{100 * t['gbps'] / copy:.0f}" if copy else "-"
-            lines.append(f"{label:<44}{b:<10}{t['ms']:>10.3f}{t['gbps']:>9.0f}{pct:>8}{base / t['ms']:>9.1f}x")
-    s = sec.get("sample_candidates")
-    if s:
-        for b, t in s["times"].items():
-            lines.append(f"{'sample_candidates %dx%d N%d k%d' % (s['B'], s['T'], s['N'], s['k']):<44}{b:<10}"
-                         f"{t['ms']:>10.3f}")
+            gbps = f"{t['gbps']:.0f}" if "gbps" in t else "-"
+            pct = f"{100 * t['gbps'] / copy:.0f}" if copy and "gbps" in t else "-"
+            vs = f"{base / t['ms']:.1f}x" if base else "-"
+            lines.append(f"{_op_label(name, s):<44}{b:<10}{t['ms']:>10.3f}{gbps:>9}{pct:>8}{vs:>10}")
     for name in ("lm_head_2048", "lm_head_256"):
         s = sec.get(name)
         if not s:
@@ -381,7 +346,7 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="tiny shapes on the CPU, to check the script")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the JSON")
@@ -393,22 +358,15 @@ def main(argv=None) -> int:
               "run this on a machine with an NVIDIA GPU, or pass --dry-run to check the script", file=sys.stderr)
         return 2
     import triton
-    b = Bench(args.dry_run)
-    b.results.update(
+    outs = [Path(args.out)] + ([Path(os.environ["OUT"])] if os.environ.get("OUT") else [])
+    b = Bench(args.dry_run, outs, dict(
         device="cpu (dry run)" if args.dry_run else torch.cuda.get_device_name(),
         sm_count=None if args.dry_run else torch.cuda.get_device_properties(0).multi_processor_count,
         torch=torch.__version__, triton=triton.__version__, python=platform.python_version(),
-        time=datetime.now(timezone.utc).isoformat(timespec="seconds"), dry_run=args.dry_run)
+        time=datetime.now(timezone.utc).isoformat(timespec="seconds"), dry_run=args.dry_run))
     run_all(b)
-    b.results["targets"] = [dict(target=t, measured=m, verdict=v) for t, m, v in verdicts(b.results)]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    name = f"gpu_check_{'dryrun_' if args.dry_run else ''}{stamp}.json"
-    outs = [Path(args.out)] + ([Path(os.environ["OUT"])] if os.environ.get("OUT") else [])
-    for d in outs:
-        d.mkdir(parents=True, exist_ok=True)
-        (d / name).write_text(json.dumps(b.results, indent=1))
     print(table(b.results))
-    print(f"results: {outs[0] / name}")
+    print(f"results: {b.paths[0]}")
     return 1 if b.results["errors"] else 0
 
 

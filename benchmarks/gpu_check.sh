@@ -31,10 +31,12 @@ echo "[gpu_check] build: $(( $(date +%s) - start )) s"
 
 status=0
 start=$(date +%s)
-# The GPU subset; a failure (or running past IGK_TEST_TIMEOUT seconds, default 240) is
-# reported but the benchmarks still run: GPU time is scarce.
+# The GPU subset: the op tests run every backend on every device (CUDA included) through their
+# fixtures, plus the backends' own tests and the one-host-sync-per-step check. A failure (or
+# running past IGK_TEST_TIMEOUT seconds, default 240) is reported but the benchmarks still
+# run: GPU time is scarce.
 timeout "${IGK_TEST_TIMEOUT:-240}" "$PY" -m pytest -q -x -p no:cacheprovider --durations=5 \
-  tests/test_cuda.py tests/test_linear_softmax_entropy.py || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
+  tests/ops/ tests/backends/ tests/sampling/test_syncs.py || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
 echo "[gpu_check] tests: $(( $(date +%s) - start )) s"
 
 "$PY" benchmarks/gpu_check.py "$@" || status=1
