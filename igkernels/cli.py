@@ -32,8 +32,9 @@ def add_decode_options(parser: argparse.ArgumentParser, names: Iterable[str] | N
             parser.add_argument(flag, dest=f.name, action="store_true", help=meta["help"])
             continue
         kind = _ARG_TYPES[f.type.split("|")[0].strip()]
+        text = meta.get("cli_help", meta["help"])
         parser.add_argument(flag, dest=f.name, type=kind, default=f.default, choices=meta.get("choices"),
-                            help=f"{meta['help']} (default: {f.default})")
+                            help=text if "default" in text else f"{text} (default: {f.default})")
 
 
 def decode_config(args: argparse.Namespace, **fixed) -> DecodeConfig:

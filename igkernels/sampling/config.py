@@ -2,7 +2,8 @@
 
 The dataclass is the one place an option is written: ``InfoGainSampler.generate`` takes a
 config and/or keyword overrides, the CLI builds its flags from the fields (``help`` and, where
-the flag differs from the field name, ``flag`` in each field's metadata), and the demo and the
+the flag differs from the field name, ``flag``; ``cli_help`` where the flag's text differs; ``cli``
+False for no flag, in each field's metadata), and the demo and the
 JSON outputs record ``to_dict()``.
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ class DecodeConfig:
     position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
     threshold: float | None = _opt(None, "gamma of the high-confidence bypass (default: off)")
     temperature: float = _opt(0.0, "token temperature (0: argmax)")
-    seed: int | tuple[int, ...] = _opt(0, "int (prompt i gets seed + i) or one int per prompt")
+    seed: int | tuple[int, ...] = _opt(0, "int (prompt i gets seed + i) or one int per prompt",
+                                       cli_help="seed of the first prompt; prompt i gets seed + i")
     eos_penalty: float = _opt(0.0, "subtracted from the EOS logits before anything else")
     pad_penalty: float = _opt(0.0, "subtracted from the PAD logits before anything else")
     chat_template: bool = _opt(False, "wrap text prompts in the tokenizer's chat template")
