@@ -2,15 +2,15 @@
 
 * The Triton backend runs under its interpreter where no GPU is present (TRITON_INTERPRET must
   be set before Triton, and igkernels, are imported).
-* The helpers (``inputs.py``, ``mdm_fixtures.py``) live beside this file and are importable
-  from every test folder.
+* The helpers (``impls.py``, ``inputs.py``, ``mdm_fixtures.py``, ``oracle.py``) live beside this
+  file and are importable from every test folder (import them, never ``conftest``: each folder
+  may have its own).
 * ``fused`` / ``backend``: every (device, backend) pair that runs here — CPU tensors always,
   CUDA tensors where a GPU is present — without or with the reference. The reference itself
   always runs on CPU copies of the inputs when a test compares against it.
 """
 import os
 import sys
-from typing import NamedTuple
 
 import torch
 
@@ -21,23 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytest  # noqa: E402
 
 import igkernels as igk  # noqa: E402
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-INTERPRETED = {"triton"} if os.environ.get("TRITON_INTERPRET") == "1" else set()
-
-
-class Impl(NamedTuple):
-    """One backend on one device."""
-    device: str
-    backend: str
-
-    @property
-    def interpreted(self) -> bool:
-        return self.device == "cpu" and self.backend in INTERPRETED
-
-    def put(self, x):
-        """``x`` (a tensor, None, or an int seed) on this device."""
-        return x.to(self.device) if isinstance(x, torch.Tensor) else x
+from impls import DEVICES, Impl  # noqa: E402
 
 
 def _impls(with_reference: bool) -> list:
@@ -64,7 +48,3 @@ def gen():
     print(f"input seed {seed}")
     return torch.Generator().manual_seed(seed)
 
-
-def cpu(result):
-    """A NamedTuple of tensors (TokenStats, Candidates) with every field on the CPU."""
-    return type(result)(*(t.cpu() for t in result))

@@ -9,7 +9,7 @@ by fp32 accumulation (tests/inputs.py TOL) and the draws only at near-ties of `l
 """
 import pytest
 import torch
-from conftest import Impl, cpu
+from impls import Impl, cpu
 from inputs import TOL, assert_matches_reference
 
 import igkernels as igk

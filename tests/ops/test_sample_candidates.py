@@ -2,7 +2,7 @@
 Gumbel top-1 law checked by chi-squared; every fused backend on every device against the reference."""
 import pytest
 import torch
-from conftest import cpu
+from impls import cpu
 from scipy.stats import chisquare
 
 import igkernels as igk

@@ -4,7 +4,7 @@ goodness of fit. GPU paths are covered by the same tests on CUDA tensors: one bl
 and the split-vocabulary path (few rows), aligned and misaligned rows, deferred bad rows."""
 import pytest
 import torch
-from conftest import cpu
+from impls import cpu
 from inputs import DTYPES, KINDS, assert_matches_reference, make_logits
 from scipy.stats import chisquare
 
