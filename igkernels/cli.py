@@ -51,6 +51,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    help="prompt text; repeat the flag to decode several prompts as one batch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, help="bf16 | fp16 | fp32 (default: the checkpoint's)")
+    p.add_argument("--remote-code", action="store_true",
+                   help="run a diffusion checkpoint's own modelling code instead of igkernels' native implementation")
     p.add_argument("--mask-id", type=int, default=None, help="mask token id, if the model does not name one")
     p.add_argument("--adapter", default=None, help="masked_lm | llada | dream | sdar (default: detect)")
     add_decode_options(p)
@@ -71,7 +73,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .sampling import InfoGainSampler
 
     config = decode_config(args, progress=not args.no_progress and not args.json)
-    model, tokenizer = load(args.model, device=args.device, dtype=args.dtype)
+    model, tokenizer = load(args.model, device=args.device, dtype=args.dtype, native=not args.remote_code)
     sampler = InfoGainSampler(model, tokenizer, mask_id=args.mask_id, adapter=args.adapter)
     out = sampler.generate(args.prompt, config)
     results = [{"prompt": p, "text": out.texts[i] if out.texts is not None else None,

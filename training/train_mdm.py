@@ -105,6 +105,10 @@ def save(model, tokenizer, out: Path, meta: dict):
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    # transformers 5 writes its own class name, which 4.x cannot load; this one loads under both.
+    settings = json.loads((out / "tokenizer_config.json").read_text())
+    settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=2) + "\n")
     (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 

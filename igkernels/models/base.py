@@ -2,13 +2,20 @@
 
 The sampler only ever asks an adapter to run the model on a batch of canvases and to say
 which logits row predicts which position. Keeping "forward on canvases" here is what lets a
-KV cache (prefix / dual) be added later inside the adapter without touching the loop.
+KV cache (prefix / dual) be added later inside the adapter without touching the loop. A
+native model (``native.NativeModel``) takes a key-padding mask and builds its family's
+attention itself; a Hugging Face model gets the inputs its family's remote code expects.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+
+from .native import NativeModel
+
+#: Decoding block length when neither the call nor the model says (SPEC §1's reference setting).
+DEFAULT_BLOCK_LENGTH = 32
 
 
 class Adapter:
@@ -32,6 +39,7 @@ class Adapter:
         self.model = model
         self.tokenizer = tokenizer
         self.config = getattr(model, "config", None)
+        self.native = isinstance(model, NativeModel)
         self.mask_id = self._find_mask_id(mask_id)
 
     # ---- ids ---------------------------------------------------------------------------
@@ -67,7 +75,9 @@ class Adapter:
 
     def _token_ids(self, attr: str, config_attr: str) -> list[int]:
         ids = []
-        for v in (getattr(self.tokenizer, attr, None), getattr(self.config, config_attr, None)):
+        generation = getattr(self.model, "generation_config", None)
+        for v in (getattr(self.tokenizer, attr, None), getattr(self.config, config_attr, None),
+                  getattr(generation, config_attr, None)):
             for i in (v if isinstance(v, (list, tuple)) else [v]):
                 if isinstance(i, int) and not isinstance(i, bool) and i not in ids and i != self.mask_id:
                     ids.append(i)
@@ -75,7 +85,8 @@ class Adapter:
 
     @property
     def eos_ids(self) -> list[int]:
-        """Every end-of-sequence id the tokenizer or config knows (several for chat models)."""
+        """Every end-of-sequence id the tokenizer, config or generation config knows (several for
+        chat models: SDAR's ``<|im_end|>`` is only in its generation config)."""
         return self._token_ids("eos_token_id", "eos_token_id")
 
     @property
@@ -87,6 +98,14 @@ class Adapter:
     def max_length(self) -> int | None:
         """Longest canvas the model accepts, if its config says."""
         return self._config_int("max_position_embeddings", "max_sequence_length", "n_positions")
+
+    @property
+    def default_block_length(self) -> int:
+        """The decoding block length when the call does not set one."""
+        return DEFAULT_BLOCK_LENGTH
+
+    def check_block_length(self, block_length: int) -> None:
+        """Raise ValueError if the model cannot be decoded in blocks of ``block_length``."""
 
     @property
     def device(self) -> torch.device:
@@ -105,7 +124,24 @@ class Adapter:
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """Logits [M, T, V] of the canvases ``input_ids`` [M, T] (right padded; padding is
         False in ``attention_mask``, which is None when no canvas is padded)."""
+        if self.native:
+            return self.model(input_ids, attention_mask).logits
         return self._logits_of(self.model(**self.model_inputs(input_ids, attention_mask)), input_ids)
+
+    def respects_padding(self, canvas: torch.Tensor, length: int) -> bool:
+        """Whether the model gives ``canvas`` [T] right padded after ``length`` tokens the logits it
+        gives the unpadded canvas, at the real positions. Native models do by construction; a
+        model that ignores ``attention_mask`` (the pre-2025 LLaDA file) shifts them by up to ~20."""
+        if self.native:
+            return True
+        T = canvas.shape[0]
+        real = torch.arange(T, device=canvas.device) < length
+        alone = self.forward(canvas[None, :length], None)[0]
+        padded = self.forward(canvas[None], real[None])[0, :length]
+        # Different shapes may change the float rounding of a forward, not more.
+        rel = 1e-3 if alone.dtype == torch.float32 else 2e-2
+        alone, padded = alone.float(), padded.float()
+        return bool((alone - padded).abs().max() <= rel * max(1.0, float(alone.abs().max())))
 
     def _logits_of(self, out: Any, input_ids: torch.Tensor) -> torch.Tensor:
         logits = getattr(out, "logits", None)
@@ -124,6 +160,9 @@ class Adapter:
     # ---- fused LM head ---------------------------------------------------------------------
     def lm_head(self) -> torch.nn.Module:
         """The model's output projection (``get_output_embeddings()``), a Linear [V, D]."""
+        if getattr(self.config, "scale_logits", False):
+            raise TypeError(f"fuse_lm_head: this {self.name} model scales its logits after the LM head "
+                            "(scale_logits); decode with fuse_lm_head=False")
         get = getattr(self.model, "get_output_embeddings", None)
         head = get() if callable(get) else None
         if not isinstance(getattr(head, "weight", None), torch.Tensor) or head.weight.dim() != 2:
@@ -134,6 +173,8 @@ class Adapter:
     def forward_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """Final hidden states [M, T, D]: the forward with the LM head swapped for a pass-through,
         so the [M, T, V] logits are never computed (the sampler applies the head to masked rows)."""
+        if self.native:
+            return self.model.hidden_states(input_ids, attention_mask)
         head = self.lm_head()
         name = next(n for n, m in self.model.named_modules() if m is head)
         parent_name, _, attr = name.rpartition(".")

@@ -4,14 +4,18 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Adapter
-from .dream import DreamAdapter
-from .llada import LLaDAAdapter
+from .dream import DreamAdapter, DreamModel
+from .llada import LLaDAAdapter, LLaDAModel
 from .masked_lm import MaskedLMAdapter
-from .sdar import SDARAdapter
+from .native import NativeModel
+from .sdar import SDARAdapter, SDARModel
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "masked_lm": MaskedLMAdapter, "llada": LLaDAAdapter, "dream": DreamAdapter, "sdar": SDARAdapter,
 }
+
+#: The native implementation of each family (MMaDA's text model and TraDo load as LLaDA and SDAR).
+NATIVE_MODELS: dict[str, type[NativeModel]] = {"llada": LLaDAModel, "dream": DreamModel, "sdar": SDARModel}
 
 #: Substrings of ``model_type`` / ``architectures`` naming a family that ships remote code.
 REMOTE_FAMILIES: dict[str, str] = {
@@ -34,6 +38,8 @@ def family_of_config(config: Any) -> str | None:
 
 def detect(model: Any) -> type[Adapter]:
     """The adapter class for ``model``, from its config; the generic masked-LM adapter otherwise."""
+    if isinstance(model, NativeModel):
+        return ADAPTERS[model.family]
     config = getattr(model, "config", None)
     family = family_of_config(config) if config is not None else None
     return ADAPTERS[family or "masked_lm"]

@@ -1,9 +1,12 @@
 """SDAR and TraDo: block diffusion on a Qwen3 backbone, mask 151669.
 
 Attention is causal across blocks of ``block_size`` absolute positions and bidirectional
-inside a block; the adapter builds that mask, so the model sees the same pattern it was
-trained with, and asks the sampler to align its decoding blocks to absolute positions
-(use a ``block_length`` that is a multiple of ``block_size``).
+inside a block. ``SDARModel`` is the native implementation of the authors'
+``SDARForCausalLM`` (the Qwen decoder of ``qwen.py`` with RMSNorm on each head's q and k, norms
+rounded as flash-attn's kernel rounds them); for the authors' own model the adapter builds the
+block-causal mask. Either way the sampler aligns its decoding blocks to absolute positions,
+and a block length must divide ``block_size``, so no token of a later attention block is
+committed while an earlier one still has masks.
 """
 from __future__ import annotations
 
@@ -12,6 +15,21 @@ from typing import Any
 import torch
 
 from .base import Adapter
+from .qwen import QwenModel
+
+#: SDAR's and TraDo's release setting, for a config that does not say.
+DEFAULT_BLOCK_SIZE = 4
+
+
+def block_causal_mask(T: int, block_size: int, attention_mask: torch.Tensor | None, device: torch.device
+                      ) -> torch.Tensor:
+    """[M or 1, 1, T, T] bool: query q sees key k iff block(k) <= block(q) and k is not padding
+    (``attention_mask`` [M, T], True on real tokens, or None)."""
+    blk = torch.arange(T, device=device) // block_size
+    mask = (blk[None, :] <= blk[:, None])[None, None]
+    if attention_mask is not None:
+        mask = mask & attention_mask.bool()[:, None, None, :]
+    return mask
 
 
 class SDARAdapter(Adapter):
@@ -28,18 +46,36 @@ class SDARAdapter(Adapter):
     def __init__(self, model: Any, tokenizer: Any = None, mask_id: int | None = None,
                  block_size: int | None = None):
         super().__init__(model, tokenizer, mask_id)
-        self.block_size = block_size or self._config_int("block_size", "block_length") or 4
+        self.block_size = block_size or self._config_int("block_size", "block_length") or DEFAULT_BLOCK_SIZE
 
-    def attention_mask(self, attention_mask: torch.Tensor | None, M: int, T: int,
-                       device: torch.device) -> torch.Tensor:
-        """[M, 1, T, T] bool: query q sees key k iff block(k) <= block(q) and k is not padding."""
-        blk = torch.arange(T, device=device) // self.block_size
-        mask = (blk[None, :] <= blk[:, None])[None, None].expand(M, 1, T, T)
-        if attention_mask is not None:
-            mask = mask & attention_mask[:, None, None, :]
-        return mask
+    @property
+    def default_block_length(self) -> int:
+        return self.block_size
+
+    def check_block_length(self, block_length: int) -> None:
+        if self.block_size % block_length:
+            raise ValueError(f"block_length={block_length} does not divide this model's attention block size "
+                             f"{self.block_size}: decoding would commit tokens of a later attention block while an "
+                             f"earlier one still has masks; use a divisor of {self.block_size} (default: "
+                             f"{self.block_size})")
 
     def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> dict:
         M, T = input_ids.shape
-        return {"input_ids": input_ids,
-                "attention_mask": self.attention_mask(attention_mask, M, T, input_ids.device)}
+        mask = block_causal_mask(T, self.block_size, attention_mask, input_ids.device).expand(M, 1, T, T)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+
+class SDARModel(QwenModel):
+    """Native SDAR / TraDo: ``model(input_ids, attention_mask).logits`` as the authors' with the
+    block-causal mask of ``config.block_size``."""
+
+    family = "sdar"
+    qk_norm = True
+    norm_in_fp32 = True
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.block_size = self.setting("block_size", DEFAULT_BLOCK_SIZE)
+
+    def attention_mask(self, attention_mask: torch.Tensor | None, T: int, device: torch.device) -> torch.Tensor:
+        return block_causal_mask(T, self.block_size, attention_mask, device)

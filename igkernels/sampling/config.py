@@ -30,9 +30,10 @@ class DecodeConfig:
 
     max_new_tokens: int = _opt(128, "masks appended to each prompt (0: decode only the prompt's own masks)")
     steps: int = _opt(128, "decoding steps per sequence, split evenly over its blocks")
-    block_length: int = _opt(32, "length of the generation blocks, decoded left to right (at absolute multiples "
-                                 "of it for block-diffusion models); a prompt's own masks form one extra block "
-                                 "decoded first")
+    block_length: int | None = _opt(None, "length of the generation blocks, decoded left to right (at absolute "
+                                          "multiples of it for block-diffusion models); a prompt's own masks form "
+                                          "one extra block decoded first (default: 32, or a block-diffusion "
+                                          "model's attention block size)")
     variant: str = _opt("info_gain", "decoding rule: " + " | ".join(VARIANTS), choices=tuple(VARIANTS))
     candidates: int = _opt(8, "N >= 1 candidate actions per lookahead step")
     position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
@@ -57,7 +58,8 @@ class DecodeConfig:
             raise ValueError(f"variant must be one of {list(VARIANTS)}, got {self.variant!r}")
         _checks.check_int("max_new_tokens", self.max_new_tokens, 0)
         _checks.check_int("steps", self.steps, 1)
-        _checks.check_int("block_length", self.block_length, 1)
+        if self.block_length is not None:
+            _checks.check_int("block_length", self.block_length, 1)
         _checks.check_int("candidates", self.candidates, 1)
         for name in ("position_temperature", "temperature", "eos_penalty", "pad_penalty"):
             self._set(name, _checks.check_nonneg(name, getattr(self, name)))

@@ -9,6 +9,7 @@ it is decoded inside a batch (up to float rounding of the model's forward).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,7 @@ class InfoGainSampler:
         self.model = model
         self.tokenizer = tokenizer
         self.mask_id = self.adapter.mask_id
+        self._padding_ok: bool | None = None   # checked once, on the first padded batch
 
     def generate(self, prompts, config: DecodeConfig | None = None, *, attention_mask: torch.Tensor | None = None,
                  **overrides) -> GenerationOutput:
@@ -80,12 +82,17 @@ class InfoGainSampler:
         if config is not None and not isinstance(config, DecodeConfig):
             raise TypeError(f"config must be a DecodeConfig, got {type(config).__name__}")
         config = (config or DecodeConfig()).replace(**overrides) if overrides else (config or DecodeConfig())
+        a = self.adapter
+        if config.block_length is None:
+            config = config.replace(block_length=a.default_block_length)
+        a.check_block_length(config.block_length)
         ids = self._encode(prompts, attention_mask, config.chat_template)
         seeds = config.seeds(len(ids))
         self._check_lengths(ids, config.max_new_tokens)
-        a = self.adapter
         canvas = Canvas.build(ids, seeds, config, a.mask_id, a.pad_id if a.pad_id is not None else 0,
                               a.aligned_blocks, a.device)
+        if canvas.padded and not self._respects_padding(canvas):
+            return self._by_length(ids, seeds, config)
         with torch.inference_mode():
             x, totals, num_forward = decode(a, canvas, config)
         seqs = x.cpu()
@@ -95,6 +102,29 @@ class InfoGainSampler:
             bypass_steps=totals.bypass_steps.cpu(),
             history=totals.history.entries() if totals.history is not None else None,
             prompt_lengths=canvas.prompt_lengths, lengths=canvas.lengths, config=config)
+
+    # ------------------------------------------------------------------ padding
+    def _respects_padding(self, canvas: Canvas) -> bool:
+        """Whether the model handles padding (checked on the first padded batch, then remembered)."""
+        if self._padding_ok is None:
+            b = min(range(len(canvas.lengths)), key=canvas.lengths.__getitem__)
+            with torch.inference_mode():
+                self._padding_ok = self.adapter.respects_padding(canvas.x[b], canvas.lengths[b])
+            if not self._padding_ok:
+                warnings.warn("igkernels: this model ignores attention_mask (padded positions change the logits of "
+                              "real ones); batches are decoded in groups of equal canvas length", UserWarning,
+                              stacklevel=3)
+        return self._padding_ok
+
+    def _by_length(self, ids: list[list[int]], seeds: list[int], config: DecodeConfig) -> GenerationOutput:
+        """Decode the prompts in groups of equal canvas length (no padding), merged in order."""
+        groups: dict[int, list[int]] = {}
+        for i, p in enumerate(ids):
+            groups.setdefault(len(p), []).append(i)
+        parts = [(rows, self.generate([ids[i] for i in rows], config.replace(seed=tuple(seeds[i] for i in rows))))
+                 for rows in groups.values()]
+        pad = self.adapter.pad_id if self.adapter.pad_id is not None else 0
+        return merge_outputs(parts, len(ids), pad, config)
 
     # ------------------------------------------------------------------ inputs and outputs
     def _check_lengths(self, ids: list[list[int]], G: int) -> None:
@@ -141,6 +171,41 @@ class InfoGainSampler:
         if isinstance(p, (list, tuple)) and all(isinstance(t, int) and not isinstance(t, bool) for t in p):
             return list(p)
         raise TypeError(f"prompts[{i}] must be a str or a list of int token ids, got {type(p).__name__}")
+
+
+def merge_outputs(parts: list[tuple[list[int], GenerationOutput]], B: int, pad: int, config: DecodeConfig
+                  ) -> GenerationOutput:
+    """One GenerationOutput of B sequences from outputs of groups of them (``rows`` in order)."""
+    T = max(out.sequences.shape[1] for _, out in parts)
+    seqs = torch.full((B, T), pad, dtype=torch.int64)
+    per_row = {name: torch.zeros(B, dtype=getattr(parts[0][1], name).dtype)
+               for name in ("cumulative_entropy", "lookahead_steps", "bypass_steps")}
+    texts, prompt_lengths, lengths = [None] * B, [0] * B, [0] * B
+    for rows, out in parts:
+        seqs[rows, :out.sequences.shape[1]] = out.sequences
+        for name, t in per_row.items():
+            t[rows] = getattr(out, name)
+        for j, i in enumerate(rows):
+            texts[i] = out.texts[j] if out.texts is not None else None
+            prompt_lengths[i], lengths[i] = out.prompt_lengths[j], out.lengths[j]
+    history = None
+    if config.return_history:
+        history = [_merged_step(step, parts, B) for step in range(max(len(out.history) for _, out in parts))]
+    return GenerationOutput(sequences=seqs, texts=texts if parts[0][1].texts is not None else None,
+                            num_forward=sum(out.num_forward for _, out in parts), history=history,
+                            prompt_lengths=prompt_lengths, lengths=lengths, config=config, **per_row)
+
+
+def _merged_step(step: int, parts: list[tuple[list[int], GenerationOutput]], B: int) -> dict:
+    """History entry ``step`` of the whole batch: each group's own, "done" where it had finished."""
+    entry = {"step": step, "kind": ["done"] * B, "positions": [[] for _ in range(B)],
+             "tokens": [[] for _ in range(B)], "candidates": [None] * B}
+    for rows, out in parts:
+        if step < len(out.history):
+            for key in ("kind", "positions", "tokens", "candidates"):
+                for j, i in enumerate(rows):
+                    entry[key][i] = out.history[step][key][j]
+    return entry
 
 
 def _tensor_prompts(prompts: torch.Tensor, attention_mask) -> list[list[int]]:

@@ -20,7 +20,7 @@ def loaded(request, tmp_path_factory):
     path = cached_remote(tmp_path_factory, family)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, tok = load(str(path))
+        model, tok = load(str(path), native=False)   # the look-alikes: the remote-code route
     return family, model, tok, [str(w.message) for w in caught if "trust_remote_code" in str(w.message)]
 
 
@@ -58,7 +58,7 @@ def test_right_padding_leaves_real_positions_unchanged(loaded):
 
 
 def test_sdar_attention_is_block_causal(tmp_path_factory):
-    model, tok = load(str(cached_remote(tmp_path_factory, "sdar")))
+    model, tok = load(str(cached_remote(tmp_path_factory, "sdar")), native=False)
     adapter = make_adapter(model, tok)
     assert adapter.block_size == 4
     ids = torch.tensor([[6, 8, 10, 12, MASK, MASK, MASK, MASK, MASK, MASK, MASK, MASK]])
@@ -74,7 +74,7 @@ def test_sdar_attention_is_block_causal(tmp_path_factory):
 
 
 def test_sdar_decodes_blocks_aligned_to_absolute_positions(tmp_path_factory):
-    model, tok = load(str(cached_remote(tmp_path_factory, "sdar")))
+    model, tok = load(str(cached_remote(tmp_path_factory, "sdar")), native=False)
     out = InfoGainSampler(model, tok).generate([[6, 7, 8, 9, 10, 11]], max_new_tokens=6, steps=6, block_length=4,
                                                variant="confidence", return_history=True)
     order = [p for h in out.history for p in h["positions"][0]]

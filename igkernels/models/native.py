@@ -1,0 +1,91 @@
+"""The native model contract, and building one from a checkpoint without remote code.
+
+A native model is an ``nn.Module`` whose parameter names are the checkpoint's own, built on
+the meta device and filled from the safetensors files tensor by tensor (``checkpoint.py``), so
+loading holds one copy of the weights. It takes ``input_ids`` [M, T] and a key-padding
+``attention_mask`` [M, T] (True on real tokens; None for no padding), builds the attention
+pattern of its family itself, and returns ``.logits`` [M, T, V]; ``hidden_states`` gives the
+final normalised hidden states for the fused LM head without touching any module.
+"""
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .checkpoint import Checkpoint, CheckpointError
+
+
+class ModelOutput(SimpleNamespace):
+    """``logits`` [M, T, V]."""
+
+
+class NativeModel(nn.Module):
+    """Base of the native implementations (``llada.py``, ``dream.py``, ``sdar.py``)."""
+
+    #: the family name, as ``families.ADAPTERS`` knows it
+    family: ClassVar[str]
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = SimpleNamespace(**config)
+        self.generation_config = SimpleNamespace()
+
+    def setting(self, name: str, default=None, kind: type = int):
+        """A config field, checked: missing fields take ``default`` (None: required)."""
+        value = getattr(self.config, name, default)
+        if value is None:
+            raise CheckpointError(f"config.json of this {self.family} checkpoint has no {name!r}")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise CheckpointError(f"config.json: {name!r} must be a {kind.__name__}, got {value!r}")
+        return value
+
+    # ---------------------------------------------------------------- the forward
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Final normalised hidden states [M, T, D]."""
+        raise NotImplementedError
+
+    def get_output_embeddings(self) -> nn.Module:
+        """The LM head: a module with ``weight`` [V, D] (and ``bias`` or None)."""
+        raise NotImplementedError
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> ModelOutput:
+        return ModelOutput(logits=self.get_output_embeddings()(self.hidden_states(input_ids, attention_mask)))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device: torch.device | str = "cpu",
+                        dtype: torch.dtype | None = None) -> NativeModel:
+        """Build on the meta device, then fill every parameter from the checkpoint's files."""
+        with torch.device("meta"):
+            model = cls(ckpt.config)
+        model.generation_config = SimpleNamespace(**ckpt.generation_config)
+        dtype = dtype or ckpt.dtype()
+        expected = dict(model.named_parameters())
+        for name, t in ckpt.read(list(expected)):
+            want = expected[name]
+            if tuple(t.shape) != tuple(want.shape):
+                raise CheckpointError(f"{ckpt.dir}: tensor {name!r} has shape {list(t.shape)}; this "
+                                      f"{cls.family} config needs {list(want.shape)}")
+            module_name, _, leaf = name.rpartition(".")
+            module = model.get_submodule(module_name)
+            module._parameters[leaf] = nn.Parameter(t.to(device=device, dtype=dtype), requires_grad=False)
+            del t
+        extra = sorted(set(ckpt.index()) - set(expected))
+        if extra:
+            warnings.warn(f"igkernels: {ckpt.dir}: {len(extra)} tensor(s) this {cls.family} model does not use "
+                          f"were not read, e.g. {extra[:3]}", UserWarning, stacklevel=3)
+        return model.eval()

@@ -1,0 +1,114 @@
+"""The Qwen decoder that Dream (Qwen2.5) and SDAR / TraDo (Qwen3) are built on, natively.
+
+Parameter names are the Hugging Face Qwen names the checkpoints use
+(``model.layers.{i}.self_attn.q_proj.weight``, ``lm_head.weight``, ...). A family subclass says
+what differs: biases on q/k/v (Qwen2), RMSNorm of each head's q and k before RoPE (Qwen3), how
+the norm rounds, and the attention pattern (``attention_mask``).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointError
+from .layers import RMSNorm, TiedHead, apply_rotary, attention, merge_heads, rotary, split_heads, swiglu
+from .native import NativeModel
+
+
+class _Attention(nn.Module):
+    def __init__(self, d: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool, qk_norm: bool,
+                 eps: float, norm_in_fp32: bool):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.q_proj = nn.Linear(d, heads * head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(d, kv_heads * head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(d, kv_heads * head_dim, bias=qkv_bias)
+        self.o_proj = nn.Linear(heads * head_dim, d, bias=False)
+        if qk_norm:
+            self.q_norm = RMSNorm(head_dim, eps, norm_in_fp32)
+            self.k_norm = RMSNorm(head_dim, eps, norm_in_fp32)
+        self.qk_norm = qk_norm
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        q = split_heads(self.q_proj(x), self.heads, self.head_dim)
+        k = split_heads(self.k_proj(x), self.kv_heads, self.head_dim)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rotary(q, cos, sin, in_fp32=False)
+        k = apply_rotary(k, cos, sin, in_fp32=False)
+        v = split_heads(self.v_proj(x), self.kv_heads, self.head_dim)
+        return self.o_proj(merge_heads(attention(q, k, v, mask, scale=self.head_dim ** -0.5)))
+
+
+class _MLP(nn.Module):
+    def __init__(self, d: int, hidden: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, hidden, bias=False)
+        self.up_proj = nn.Linear(d, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(swiglu(self.gate_proj(x), self.up_proj(x)))
+
+
+class _Layer(nn.Module):
+    def __init__(self, d: int, hidden: int, eps: float, norm_in_fp32: bool, **attn):
+        super().__init__()
+        self.input_layernorm = RMSNorm(d, eps, norm_in_fp32)
+        self.self_attn = _Attention(d, eps=eps, norm_in_fp32=norm_in_fp32, **attn)
+        self.post_attention_layernorm = RMSNorm(d, eps, norm_in_fp32)
+        self.mlp = _MLP(d, hidden)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class QwenModel(NativeModel):
+    """Embedding, pre-norm decoder layers, final norm, untied (or tied) LM head."""
+
+    qkv_bias: ClassVar[bool] = False
+    qk_norm: ClassVar[bool] = False
+    norm_in_fp32: ClassVar[bool] = False
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        scaling = getattr(self.config, "rope_scaling", None)
+        if scaling and (scaling.get("rope_type") or scaling.get("type")) not in (None, "default"):
+            raise CheckpointError(f"config.json: rope_scaling {scaling!r} is not implemented natively "
+                                  "(load it with native=False)")
+        d = self.setting("hidden_size")
+        heads = self.setting("num_attention_heads")
+        self.head_dim = getattr(self.config, "head_dim", None) or d // heads
+        self.theta = self.setting("rope_theta", 10000.0, float)
+        eps = self.setting("rms_norm_eps", 1e-6, float)
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(self.setting("vocab_size"), d)
+        self.model.layers = nn.ModuleList(
+            _Layer(d, self.setting("intermediate_size"), eps, self.norm_in_fp32, heads=heads,
+                   kv_heads=self.setting("num_key_value_heads", heads), head_dim=self.head_dim,
+                   qkv_bias=self.qkv_bias, qk_norm=self.qk_norm)
+            for _ in range(self.setting("num_hidden_layers")))
+        self.model.norm = RMSNorm(d, eps, self.norm_in_fp32)
+        self.tied = self.setting("tie_word_embeddings", False, bool)
+        if not self.tied:
+            self.lm_head = nn.Linear(d, self.setting("vocab_size"), bias=False)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return TiedHead(self.model.embed_tokens) if self.tied else self.lm_head
+
+    def attention_mask(self, attention_mask: torch.Tensor | None, T: int, device: torch.device
+                       ) -> torch.Tensor | None:
+        """bool [M or 1, 1, T, T] (True: query may see key) from a key-padding mask [M, T] or None."""
+        raise NotImplementedError
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        T = input_ids.shape[1]
+        x = self.model.embed_tokens(input_ids)
+        cos, sin = rotary(torch.arange(T, device=input_ids.device), self.head_dim, self.theta)
+        mask = self.attention_mask(attention_mask, T, input_ids.device)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, mask)
+        return self.model.norm(x)
