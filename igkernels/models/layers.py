@@ -58,10 +58,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
               scale: float | None = None) -> torch.Tensor:
     """Softmax attention of q [B, H, T, d] over k, v [B, Hkv, S, d] (query head h reads key/value
     head h // (H / Hkv)); ``mask`` bool [B or 1, 1, T, S], True where a query may see a key."""
-    groups = q.shape[1] // k.shape[1]
-    if groups > 1:
-        k = k.repeat_interleave(groups, dim=1)
-        v = v.repeat_interleave(groups, dim=1)
+    if q.shape[1] != k.shape[1]:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
 

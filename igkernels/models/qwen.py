@@ -32,10 +32,12 @@ class _Attention(nn.Module):
         self.qk_norm = qk_norm
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        q = split_heads(self.q_proj(x), self.heads, self.head_dim)
-        k = split_heads(self.k_proj(x), self.kv_heads, self.head_dim)
+        # The head norms run on [B, T, H, d] before the transpose: contiguous rows, no copy.
+        q = self.q_proj(x).unflatten(-1, (self.heads, self.head_dim))
+        k = self.k_proj(x).unflatten(-1, (self.kv_heads, self.head_dim))
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         q = apply_rotary(q, cos, sin, in_fp32=False)
         k = apply_rotary(k, cos, sin, in_fp32=False)
         v = split_heads(self.v_proj(x), self.kv_heads, self.head_dim)
