@@ -56,21 +56,10 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
-def canvases_per_sample(history: list[dict], masks: list[int]) -> float:
-    """Mean canvases each sequence sent through the model: the first full forward, then per
-    step N lookahead canvases, or one when masks remain after a plain/bypass step."""
-    total = 0
-    for b, m in enumerate(masks):
-        left, n = m, 1
-        for h in history:
-            kind = h["kind"][b]
-            if kind == "done":
-                continue
-            left -= len(h["positions"][b])
-            cands = h["candidates"][b]
-            n += len(cands["positions"]) if cands is not None else int(left > 0)
-        total += n
-    return total / max(1, len(masks))
+def canvases_per_sample(history: list[dict], B: int) -> float:
+    """Mean canvases each sequence sent through the model: the first full forward, then what the
+    history records per step (distinct lookahead candidates, or the committed canvas)."""
+    return (B + sum(sum(h["canvases"]) for h in history)) / max(1, B)
 
 
 def decode_order(history: list[dict], b: int, length: int) -> list[int]:
@@ -92,11 +81,10 @@ def evaluate(sampler, task: str, examples: list[tasks.Example], config) -> dict:
     correct = [tasks.check(task, ex.prompt, t) for ex, t in zip(examples, texts)]
     n, k = len(correct), sum(correct)
     lo, hi = wilson(k, n)
-    masks = [ex.prompt.count(tasks.MASK_CHAR) for ex in examples]
     return {
         "task": task, "variant": config.variant, "n": n, "correct": k, "accuracy": k / n, "ci95": [lo, hi],
         "cumulative_entropy": float(out.cumulative_entropy.mean()),
-        "canvases_per_sample": canvases_per_sample(out.history, masks),
+        "canvases_per_sample": canvases_per_sample(out.history, n),
         "model_calls": out.num_forward, "wall_s": wall, "steps": config.steps, "config": config.to_dict(),
         "outputs": texts, "correct_mask": correct,
         "orders": [decode_order(out.history, b, out.lengths[b]) for b in range(n)],

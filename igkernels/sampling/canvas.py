@@ -29,6 +29,8 @@ class Canvas:
                    blocks, the remainder to the first ones
     seeds          [B] int64
     masks          numpy [B]: masked positions of each sequence at the start
+    block_steps_host, block_masks   numpy [B, blocks + 1]: ``block_steps`` on the host, and the
+                   masks of each block at the start (no step commits more than its block holds)
     """
 
     x: torch.Tensor
@@ -38,6 +40,8 @@ class Canvas:
     block_steps: torch.Tensor
     seeds: torch.Tensor
     masks: np.ndarray
+    block_steps_host: np.ndarray
+    block_masks: np.ndarray
     prompt_lengths: list[int]
     lengths: list[int]
 
@@ -65,10 +69,15 @@ class Canvas:
         attn = pos[None, :] < np.array(lengths)[:, None]
         prompt = np.array([len(p) for p in ids])
         gen_region = (pos[None, :] >= prompt[:, None]) & attn
+        steps = _steps_per_block(block, config)
+        masked = (x == mask_id) & attn
+        block_masks = np.zeros_like(steps)
+        for b in range(B):
+            np.add.at(block_masks[b], block[b][masked[b] & (block[b] >= 0)], 1)
         return cls(x=upload(x, device), block=upload(block, device), attn=upload(attn, device, torch.bool),
-                   gen_region=upload(gen_region, device, torch.bool),
-                   block_steps=upload(_steps_per_block(block, config), device), seeds=upload(seeds, device),
-                   masks=((x == mask_id) & attn).sum(1), prompt_lengths=[len(p) for p in ids], lengths=lengths)
+                   gen_region=upload(gen_region, device, torch.bool), block_steps=upload(steps, device),
+                   seeds=upload(seeds, device), masks=masked.sum(1), block_steps_host=steps, block_masks=block_masks,
+                   prompt_lengths=[len(p) for p in ids], lengths=lengths)
 
 
 def _steps_per_block(block: np.ndarray, config: DecodeConfig) -> np.ndarray:

@@ -18,6 +18,9 @@ from .variants import VARIANTS
 
 #: seed * 2**24 + position keys a token draw and must stay below 2**63.
 MAX_SEED = 2 ** 39
+SCHEDULES = ("even", "timesteps")
+THRESHOLD_MODES = ("bypass", "parallel")
+CACHES = ("none", "prefix", "dual")
 
 
 def _opt(default, help: str, **meta):
@@ -30,6 +33,10 @@ class DecodeConfig:
 
     max_new_tokens: int = _opt(128, "masks appended to each prompt (0: decode only the prompt's own masks)")
     steps: int = _opt(128, "decoding steps per sequence, split evenly over its blocks")
+    schedule: str = _opt("even", "positions per step inside a block: even (an even split, the remainder to the "
+                                 "first steps) | timesteps (Dream's diffusion_generate: int(masks * (1 - s/t)) on "
+                                 "linspace(1, eps, steps + 1))", choices=SCHEDULES)
+    eps: float = _opt(1e-3, "the last timestep of schedule=timesteps")
     block_length: int | None = _opt(None, "length of the generation blocks, decoded left to right (at absolute "
                                           "multiples of it for block-diffusion models); a prompt's own masks form "
                                           "one extra block decoded first (default: 32, or a block-diffusion "
@@ -37,7 +44,11 @@ class DecodeConfig:
     variant: str = _opt("info_gain", "decoding rule: " + " | ".join(VARIANTS), choices=tuple(VARIANTS))
     candidates: int = _opt(8, "N >= 1 candidate actions per lookahead step")
     position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
-    threshold: float | None = _opt(None, "gamma of the high-confidence bypass (default: off)")
+    threshold: float | None = _opt(None, "confidence threshold gamma (default: off)")
+    threshold_mode: str = _opt("bypass", "what the threshold does: bypass (commit up to k confident positions "
+                                         "without lookahead) | parallel (commit every confident position of the "
+                                         "block in one step, Fast-dLLM's parallel decoding)",
+                               choices=THRESHOLD_MODES)
     temperature: float = _opt(0.0, "token temperature (0: argmax)")
     seed: int | tuple[int, ...] = _opt(0, "int (prompt i gets seed + i) or one int per prompt",
                                        cli_help="seed of the first prompt; prompt i gets seed + i")
@@ -47,6 +58,10 @@ class DecodeConfig:
     backend: str | None = _opt(None, "igkernels backend for the ops (reference, cpu, triton, cuda): a pure "
                                      "speed switch")
     max_forward_batch: int | None = _opt(None, "most canvases per model call (default: all in one call)")
+    cache: str | None = _opt(None, "KV cache of a native model: none (every forward covers the whole canvas) | "
+                                   "prefix (keys/values before the block, once per block) | dual (also those "
+                                   "after it: a forward covers the block). Default: exact for block-causal "
+                                   "models (SDAR, TraDo), none otherwise", choices=CACHES)
     fuse_lm_head: bool = _opt(False, "apply the LM head only to masked rows, fused with the statistics "
                                      "(linear_softmax_entropy): the [M, T, V] logits never exist. Assumes the "
                                      "model returns its head's output unchanged (no logit scaling)")
@@ -54,14 +69,20 @@ class DecodeConfig:
     progress: bool = _opt(False, "progress bar over steps", cli=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {self.variant!r}")
+        for name, allowed in (("variant", tuple(VARIANTS)), ("schedule", SCHEDULES),
+                              ("threshold_mode", THRESHOLD_MODES)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.cache is not None and (not isinstance(self.cache, str) or self.cache not in CACHES):
+            raise ValueError(f"cache must be one of {list(CACHES)} or None, got {self.cache!r}")
         _checks.check_int("max_new_tokens", self.max_new_tokens, 0)
         _checks.check_int("steps", self.steps, 1)
         if self.block_length is not None:
             _checks.check_int("block_length", self.block_length, 1)
         _checks.check_int("candidates", self.candidates, 1)
-        for name in ("position_temperature", "temperature", "eos_penalty", "pad_penalty"):
+        if not 0 < _checks.check_nonneg("eps", self.eps) < 1:
+            raise ValueError(f"eps must be in (0, 1), got {self.eps}")
+        for name in ("position_temperature", "temperature", "eos_penalty", "pad_penalty", "eps"):
             self._set(name, _checks.check_nonneg(name, getattr(self, name)))
         if self.threshold is not None:
             self._set("threshold", _checks.check_nonneg("threshold", self.threshold))

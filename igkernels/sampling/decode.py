@@ -19,7 +19,7 @@ from .evaluate import Evaluator
 from .history import History
 from .host import upload
 from .propose import propose
-from .schedule import BYPASS, LOOKAHEAD, Scheduler, StepPlan
+from .schedule import BYPASS, LOOKAHEAD, Scheduler, StepPlan, read_back
 from .stats import PositionStats, adopt
 from .strategy import Strategy
 from .transition import Choice, choose, commit
@@ -49,21 +49,26 @@ def decode(adapter: Adapter, canvas: Canvas, config: DecodeConfig) -> tuple[torc
     """Decode ``canvas``; returns the final canvases [B, T], the totals and the forward count."""
     strategy = Strategy.of(config)
     evaluator = Evaluator(adapter, canvas, config, strategy)
-    scheduler = Scheduler(canvas, adapter.mask_id, config.threshold, strategy.lookahead)
+    scheduler = Scheduler(canvas, adapter.mask_id, config, strategy.lookahead)
+    k_bound = max(1, int(canvas.block_masks.max()))
     totals = Totals.zeros(canvas.x.shape[0], canvas.x.device, config.return_history)
     eos_fill = EosFill(adapter.eos_ids, adapter.mask_id, canvas.gen_region)
     x, step = canvas.x, 0
     with deferred.deferred_checks(), tqdm(total=config.steps, desc="igkernels", unit="step",
                                           disable=not config.progress) as bar:
         stats = initial_stats(evaluator, canvas, strategy)
-        while not (plan := scheduler.plan(x, stats)).done:
-            proposal = propose(x, plan, stats, strategy, canvas.seeds, step, eos_fill)
-            evaluation = evaluator.step(plan, proposal, step)
+        while True:
+            plan = scheduler.plan(x, stats)
+            proposal = propose(x, plan, stats, strategy, canvas.seeds, step, k_bound, eos_fill)
+            host = read_back(plan, proposal.unique)
+            if host.done:
+                break
+            evaluation = evaluator.step(host, proposal, step)
             choice = choose(plan, proposal, evaluation, stats, strategy)
             x, stats = commit(x, plan, proposal, evaluation, stats, choice)
             totals.add(plan, choice)
             if totals.history is not None:
-                totals.history.record(step, plan, proposal, evaluation, choice)
+                totals.history.record(step, host, proposal, evaluation, choice)
             scheduler.advance(plan)
             step += 1
             bar.update(1)

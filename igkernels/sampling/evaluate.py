@@ -1,8 +1,10 @@
 """Phase 3, evaluate: the canvases that need a forward, in one batched forward and one K1 call.
 
-SPEC §1 step 3. A lookahead sequence sends its N candidate canvases; a plain or bypass step
-sends its one committed canvas when masks remain after it, so that the next step's statistics
-come from the same forward (a step costs one forward). Every masked row of every evaluated
+SPEC §1 step 3. A lookahead sequence sends its distinct candidate canvases (a duplicate is
+never evaluated; with one distinct candidate left, that is the canvas the next step needs
+anyway); a plain or bypass step sends its one committed canvas when masks remain after it, so
+that the next step's statistics come from the same forward (a step costs one forward); an idle
+step sends nothing. Every masked row of every evaluated
 canvas goes through ``softmax_entropy`` (or, with ``fuse_lm_head``, through
 ``linear_softmax_entropy`` on the model's final hidden states), which also draws the next
 step's token proposals. Rows are laid out with host-known capacities, so no host sync sizes
@@ -26,7 +28,7 @@ from .canvas import Canvas
 from .config import DecodeConfig
 from .host import upload
 from .propose import Proposal
-from .schedule import DONE, LOOKAHEAD, PLAIN, StepPlan
+from .schedule import BYPASS, LOOKAHEAD, PLAIN, HostPlan
 from .stats import RowStats
 from .strategy import Strategy
 
@@ -36,6 +38,7 @@ class Evaluation(NamedTuple):
     cand: torch.Tensor         # [M] its candidate index
     rows: RowStats             # the masked rows of the M canvases
     uncertainty: torch.Tensor  # [B, Nc] U(x'_c) of the evaluated canvases (0 elsewhere)
+    canvases: np.ndarray       # [B] canvases each sequence sent through the model (host)
 
 
 class Evaluator:
@@ -66,20 +69,26 @@ class Evaluator:
         return head, bias
 
     # ---------------------------------------------------------------- one step
-    def step(self, plan: StepPlan, proposal: Proposal, step: int) -> Evaluation:
-        """Evaluate the canvases of this step that need a forward (module doc)."""
-        counts = np.where(plan.kinds == LOOKAHEAD, self.strategy.num_candidates,
-                          ((plan.kinds != DONE) & (plan.remaining > plan.ks)).astype(np.int64))
-        first = np.where(plan.kinds == PLAIN, self.strategy.variant.plain_pick, 0)
-        seq = np.repeat(np.arange(len(counts)), counts)
-        cand = np.arange(len(seq)) - np.repeat(np.cumsum(counts) - counts, counts) + first[seq]
-        caps = (plan.remaining - plan.ks)[seq]
+    def step(self, host: HostPlan, proposal: Proposal, step: int) -> Evaluation:
+        """Evaluate the canvases of this step that need a forward (module doc): the distinct
+        candidates of a lookahead step, the committed canvas of a plain or bypass step."""
+        seq, cand = [], []
+        for b, kind in enumerate(host.kinds.tolist()):
+            if kind == LOOKAHEAD:
+                chosen = np.flatnonzero(host.unique[b]).tolist()
+            elif kind in (PLAIN, BYPASS) and host.left[b] > host.ks[b]:
+                chosen = [self.strategy.variant.plain_pick if kind == PLAIN else 0]
+            else:
+                continue
+            seq += [b] * len(chosen)
+            cand += chosen
+        caps = (host.left - host.ks)[np.asarray(seq, dtype=np.int64)]
         dev = proposal.canvases.device
         seq_t, cand_t = upload(seq, dev), upload(cand, dev)
         rows = self.rows(proposal.canvases[seq_t, cand_t], seq_t, caps, offset=step + 1)
-        U = torch.zeros(plan.kind.shape[0], self.strategy.num_candidates, dtype=torch.float32, device=dev)
+        U = torch.zeros(len(host.kinds), self.strategy.num_candidates, dtype=torch.float32, device=dev)
         U[seq_t, cand_t] = uncertainty(rows, len(seq))
-        return Evaluation(seq_t, cand_t, rows, U)
+        return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)))
 
     # ---------------------------------------------------------------- canvases -> rows
     def rows(self, canvases: torch.Tensor, seq: torch.Tensor, caps: np.ndarray, offset: int) -> RowStats:

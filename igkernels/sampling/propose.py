@@ -2,19 +2,18 @@
 
 SPEC §1 steps 1-2. Tokens come from the current per-position statistics: the argmax, or with
 a token temperature the Gumbel-max draw of stream c for candidate c (drawn while the previous
-step's canvases were evaluated). Position sets come from one ``sample_candidates`` call per
-distinct k in the batch (usually one); a bypass step takes the top-k confident positions.
+step's canvases were evaluated). Position sets come from one ``sample_candidates`` call for the
+whole batch; a bypass step takes the top-k confident positions.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
+from ..backends import philox
 from ..ops import sample_candidates
-from .host import upload
-from .schedule import DONE, LOOKAHEAD, StepPlan
+from .schedule import LOOKAHEAD, StepPlan
 from .stats import PositionStats
 from .strategy import Strategy
 
@@ -27,9 +26,10 @@ class Proposal(NamedTuple):
 
 
 def propose(x: torch.Tensor, plan: StepPlan, stats: PositionStats, strategy: Strategy, seeds: torch.Tensor,
-            step: int, eos_fill) -> Proposal:
-    """The candidates of every sequence for this step (``eos_fill`` completes a canvas after EOS)."""
-    positions, unique = candidate_positions(plan, stats, strategy, seeds, step)
+            step: int, k_bound: int, eos_fill) -> Proposal:
+    """The candidates of every sequence for this step (``eos_fill`` completes a canvas after EOS);
+    ``k_bound`` (host) bounds every sequence's k."""
+    positions, unique = candidate_positions(plan, stats, strategy, seeds, step, k_bound)
     tokens = proposed_tokens(positions, plan, stats, strategy)
     B, Nc, _ = positions.shape
     T = x.shape[1]
@@ -39,24 +39,45 @@ def propose(x: torch.Tensor, plan: StepPlan, stats: PositionStats, strategy: Str
 
 
 def candidate_positions(plan: StepPlan, stats: PositionStats, strategy: Strategy, seeds: torch.Tensor,
-                        step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """K3 for every active sequence: positions [B, Nc, kmax] (-1 padded) and unique [B, Nc]."""
-    B, T = stats.max_prob.shape
-    Nc, dev = strategy.num_candidates, stats.max_prob.device
+                        step: int, k_bound: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """K3 for every sequence: positions [B, Nc, k_bound] (-1 padded) and unique [B, Nc].
+
+    k is known on the device only (it is read back with the proposal in the step's one sync), so
+    K3 draws the top-``k_bound`` sets and each sequence keeps the first k of them by score: the
+    same set K3 would draw with that k (scores are recomputed from the same Philox words), and
+    uniqueness is judged on the kept sets.
+    """
     score = strategy.variant.score(stats, strategy.num_samples)
     score = torch.where(plan.bypass[:, None, None], stats.max_prob[:, None, :], score).contiguous()
-    active = plan.kinds != DONE
-    kmax = int(plan.ks[active].max())
-    positions = torch.full((B, Nc, kmax), -1, dtype=torch.int64, device=dev)
-    unique = torch.ones(B, Nc, dtype=torch.bool, device=dev)
-    for k in np.unique(plan.ks[active]).tolist():
-        group = upload(np.flatnonzero(active & (plan.ks == k)), dev)
-        cand = sample_candidates(score[group], plan.valid[group], k=k, num_candidates=Nc,
-                                 position_temperature=strategy.position_temperature, seed=seeds[group],
-                                 offset=step, backend=strategy.backend)
-        positions[group, :, :k] = cand.positions
-        unique[group] = cand.unique
-    return positions, unique
+    Nc, tau = strategy.num_candidates, strategy.position_temperature
+    cand = sample_candidates(score, plan.valid, k=k_bound, num_candidates=Nc, position_temperature=tau,
+                             seed=seeds, offset=step, backend=strategy.backend)
+    ranked = _by_score(cand.positions, score, seeds, step, tau)
+    kept = torch.where(torch.arange(k_bound, device=ranked.device) < plan.k[:, None, None], ranked, -1)
+    T = stats.max_prob.shape[1]
+    positions = torch.where(kept < 0, T, kept).sort(-1).values
+    positions = torch.where(positions == T, -1, positions)
+    same = (positions[:, :, None, :] == positions[:, None, :, :]).all(-1)                  # [B, Nc, Nc]
+    return positions, ~(same & torch.ones_like(same[0]).tril(-1)).any(-1)
+
+
+def _by_score(positions: torch.Tensor, score: torch.Tensor, seeds: torch.Tensor, step: int, tau: float
+              ) -> torch.Tensor:
+    """K3's positions [B, N, K] (ascending) reordered by their K3 score, best first (ties: the
+    lower position first, as K3 breaks them); -1 padding last. The scores are K3's: candidate 0
+    its confidence, candidate c >= 1 ``confidence / tau + gumbel`` of its position stream."""
+    B, N, K = positions.shape
+    safe = positions.clamp(min=0)
+    conf = score.expand(B, N, score.shape[-1]).gather(2, safe)
+    if tau > 0 and N > 1:
+        streams = torch.arange(N, device=positions.device) | (philox.POSITION_DOMAIN << 24)
+        words = philox.philox4x32(seeds[:, None, None], safe >> 2, 0, streams[None, :, None], step)
+        word = torch.stack(words, -1).gather(-1, (safe & 3)[..., None]).squeeze(-1)
+        noisy = conf / torch.tensor(tau, dtype=torch.float32) + philox.gumbel(word)
+        conf = torch.cat([conf[:, :1], noisy[:, 1:]], dim=1)
+    conf = torch.where(positions >= 0, conf, float("-inf"))
+    order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
+    return positions.gather(2, order)
 
 
 def proposed_tokens(positions: torch.Tensor, plan: StepPlan, stats: PositionStats, strategy: Strategy

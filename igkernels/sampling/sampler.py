@@ -199,10 +199,10 @@ def merge_outputs(parts: list[tuple[list[int], GenerationOutput]], B: int, pad: 
 def _merged_step(step: int, parts: list[tuple[list[int], GenerationOutput]], B: int) -> dict:
     """History entry ``step`` of the whole batch: each group's own, "done" where it had finished."""
     entry = {"step": step, "kind": ["done"] * B, "positions": [[] for _ in range(B)],
-             "tokens": [[] for _ in range(B)], "candidates": [None] * B}
+             "tokens": [[] for _ in range(B)], "canvases": [0] * B, "candidates": [None] * B}
     for rows, out in parts:
         if step < len(out.history):
-            for key in ("kind", "positions", "tokens", "candidates"):
+            for key in ("kind", "positions", "tokens", "canvases", "candidates"):
                 for j, i in enumerate(rows):
                     entry[key][i] = out.history[step][key][j]
     return entry

@@ -52,11 +52,11 @@ def test_wilson_interval():
 def test_canvases_and_order_from_history():
     # One sequence with 3 masks: a lookahead step with 4 candidates commits 2, a plain step the last.
     history = [
-        {"step": 0, "kind": ["lookahead"], "positions": [[2, 5]], "tokens": [[1, 1]],
+        {"step": 0, "kind": ["lookahead"], "positions": [[2, 5]], "tokens": [[1, 1]], "canvases": [3],
          "candidates": [{"positions": [[2, 5]] * 4}]},
-        {"step": 1, "kind": ["plain"], "positions": [[0]], "tokens": [[1]], "candidates": [None]},
+        {"step": 1, "kind": ["plain"], "positions": [[0]], "tokens": [[1]], "canvases": [0], "candidates": [None]},
     ]
-    assert app.canvases_per_sample(history, [3]) == 1 + 4 + 0
+    assert app.canvases_per_sample(history, 1) == 1 + 3 + 0
     assert app.decode_order(history, 0, 6) == [2, 0, 1, 0, 0, 1]
 
 

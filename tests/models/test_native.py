@@ -241,3 +241,21 @@ def test_mmada_loads_as_llada_when_its_config_is_llada(oracle_dirs, tmp_path, ge
     (mmada / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="MMaDA checkpoint is not a LLaDA under another name.*native=False"):
         igk.load(mmada)
+
+
+@pytest.mark.parametrize("alg, variant", [("maskgit_plus", "confidence"), ("topk_margin", "margin"),
+                                          ("entropy", "entropy")])
+def test_timesteps_schedule_reproduces_dreams_diffusion_generate(oracle_dirs, authors, alg, variant):
+    """Dream's own decoder at its defaults (eps 1e-3, temperature 0): the same tokens."""
+    model = authors("dream")
+    config_cls = sys.modules[type(model).__module__.rsplit(".", 1)[0] + ".generation_utils"].DreamGenerationConfig
+    native, tok = igk.load(oracle_dirs["dream"])
+    s = igk.InfoGainSampler(native, tok)
+    for text, G, steps in (("Hello there, how", 12, 12), ("2+2=", 16, 8)):
+        prompt = tok(text)["input_ids"]
+        cfg = config_cls(max_new_tokens=G, steps=steps, temperature=0.0, alg=alg, return_dict_in_generate=True,
+                         mask_token_id=151666, pad_token_id=151643, eos_token_id=151643)
+        theirs = model.diffusion_generate(torch.tensor([prompt]), generation_config=cfg).sequences[0]
+        mine = s.generate([prompt], max_new_tokens=G, steps=steps, block_length=G, variant=variant,
+                          schedule="timesteps").sequences[0]
+        assert mine.tolist() == theirs.tolist()

@@ -85,21 +85,24 @@ def test_committed_J_is_max_among_unique_and_matches_a_direct_evaluation():
         best = c["positions"][c["J"].index(max(J))]
         assert h["positions"][0] == best
         assert max(J) == pytest.approx(-c["uncertainty"][c["J"].index(max(J))] - c["cost"][c["J"].index(max(J))])
-    # step 0: recompute C and U of every candidate from full logits with the public ops
+    # step 0: recompute C and U of every distinct candidate from full logits with the public ops;
+    # a duplicate is not evaluated (U 0, J -inf), and the step sent one canvas per distinct candidate
     h = out.history[0]
     assert h["kind"][0] == "lookahead"
+    c = h["candidates"][0]
+    assert h["canvases"] == [sum(c["unique"])]
     x = torch.tensor([PROMPTS[1] + [MASK] * 8])
     logits = fn(x)
     logits[..., MASK] = float("-inf")
     st = igk.softmax_entropy(logits[0])
-    for pos, J, cost, U in zip(h["candidates"][0]["positions"], h["candidates"][0]["J"],
-                               h["candidates"][0]["cost"], h["candidates"][0]["uncertainty"]):
+    for pos, unique, cost, U in zip(c["positions"], c["unique"], c["cost"], c["uncertainty"]):
         xc = x.clone()
         xc[0, pos] = st.argmax[pos]
         lc = fn(xc)
         lc[..., MASK] = float("-inf")
         assert cost == pytest.approx(float(st.entropy[pos].sum()), rel=1e-5)
-        assert U == pytest.approx(float(igk.state_uncertainty(lc, xc == MASK)[0]), rel=1e-5)
+        want = float(igk.state_uncertainty(lc, xc == MASK)[0]) if unique else 0.0
+        assert U == pytest.approx(want, rel=1e-5)
 
 
 def test_duplicate_candidates_never_win():
