@@ -13,10 +13,10 @@ from .dream import DreamAdapter, DreamModel
 from .families import ADAPTERS, NATIVE_MODELS, REMOTE_FAMILIES, detect, family_of_config, make_adapter
 from .llada import LLaDAAdapter, LLaDAModel
 from .loading import load
-from .masked_lm import MaskedLMAdapter
+from .masked_lm import BertMaskedLM, MaskedLMAdapter
 from .native import NativeModel
 from .sdar import SDARAdapter, SDARModel
 
 __all__ = ["Adapter", "MaskedLMAdapter", "LLaDAAdapter", "DreamAdapter", "SDARAdapter", "ADAPTERS",
-           "REMOTE_FAMILIES", "NATIVE_MODELS", "NativeModel", "LLaDAModel", "DreamModel", "SDARModel",
+           "REMOTE_FAMILIES", "NATIVE_MODELS", "NativeModel", "LLaDAModel", "DreamModel", "SDARModel", "BertMaskedLM",
            "CheckpointError", "family_of_config", "detect", "make_adapter", "load"]

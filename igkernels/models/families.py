@@ -6,7 +6,7 @@ from typing import Any
 from .base import Adapter
 from .dream import DreamAdapter, DreamModel
 from .llada import LLaDAAdapter, LLaDAModel
-from .masked_lm import MaskedLMAdapter
+from .masked_lm import BertMaskedLM, MaskedLMAdapter
 from .native import NativeModel
 from .sdar import SDARAdapter, SDARModel
 
@@ -16,6 +16,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
 
 #: The native implementation of each family (MMaDA's text model and TraDo load as LLaDA and SDAR).
 NATIVE_MODELS: dict[str, type[NativeModel]] = {"llada": LLaDAModel, "dream": DreamModel, "sdar": SDARModel}
+#: Masked LMs implemented natively, by ``model_type`` (others load through transformers).
+NATIVE_MASKED_LMS: dict[str, type[NativeModel]] = {"bert": BertMaskedLM}
 
 #: Substrings of ``model_type`` / ``architectures`` naming a family that ships remote code.
 REMOTE_FAMILIES: dict[str, str] = {

@@ -16,8 +16,8 @@ from torch import nn
 
 from .base import Adapter
 from .checkpoint import CheckpointError
-from .layers import (RMSNorm, TiedHead, apply_rotary, attention, key_padding_mask, merge_heads, rotary, split_heads,
-                     swiglu)
+from .layers import (AttentionContext, RMSNorm, TiedHead, apply_rotary, attention, key_padding_mask, merge_heads,
+                     rotary, split_heads, swiglu)
 from .native import NativeModel
 
 
@@ -30,9 +30,10 @@ class LLaDAAdapter(Adapter):
 
 
 class _Block(nn.Module):
-    def __init__(self, d: int, heads: int, kv_heads: int, hidden: int, eps: float, bias: bool, qkv_bias: bool):
+    def __init__(self, layer: int, d: int, heads: int, kv_heads: int, hidden: int, eps: float, bias: bool,
+                 qkv_bias: bool):
         super().__init__()
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, d // heads
+        self.layer, self.heads, self.kv_heads, self.head_dim = layer, heads, kv_heads, d // heads
         self.attn_norm = RMSNorm(d, eps)
         self.q_proj = nn.Linear(d, d, bias=qkv_bias)
         self.k_proj = nn.Linear(d, kv_heads * self.head_dim, bias=qkv_bias)
@@ -43,12 +44,12 @@ class _Block(nn.Module):
         self.up_proj = nn.Linear(d, hidden, bias=bias)
         self.ff_out = nn.Linear(hidden, d, bias=bias)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         h = self.attn_norm(x)
         q = apply_rotary(split_heads(self.q_proj(h), self.heads, self.head_dim), cos, sin, in_fp32=True)
         k = apply_rotary(split_heads(self.k_proj(h), self.kv_heads, self.head_dim), cos, sin, in_fp32=True)
-        v = split_heads(self.v_proj(h), self.kv_heads, self.head_dim)
-        x = x + self.attn_out(merge_heads(attention(q, k, v, mask)))
+        k, v = ctx.keys_values(self.layer, k, split_heads(self.v_proj(h), self.kv_heads, self.head_dim))
+        x = x + self.attn_out(merge_heads(attention(q, k, v, ctx.mask)))
         h = self.ff_norm(x)
         return x + self.ff_out(swiglu(self.ff_proj(h), self.up_proj(h)))
 
@@ -72,11 +73,12 @@ class LLaDAModel(NativeModel):
         self.theta = self.setting("rope_theta", 10000.0, float)
         self.head_dim = d // heads
         self.tied = self.setting("weight_tying", False, bool)
+        self.num_layers = self.setting("n_layers")
         self.model = nn.Module()
         self.model.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(V, d),
-            blocks=nn.ModuleList(_Block(d, heads, kv_heads, hidden, eps, bias, qkv_bias)
-                                 for _ in range(self.setting("n_layers"))),
+            blocks=nn.ModuleList(_Block(i, d, heads, kv_heads, hidden, eps, bias, qkv_bias)
+                                 for i in range(self.num_layers)),
             ln_f=RMSNorm(d, eps)))
         if not self.tied:
             self.model.transformer["ff_out"] = nn.Linear(d, V, bias=bias)
@@ -96,15 +98,18 @@ class LLaDAModel(NativeModel):
         t = self.model.transformer
         return TiedHead(t["wte"]) if self.tied else t["ff_out"]
 
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def attention_mask(self, attention_mask: torch.Tensor | None, T: int, device: torch.device
+                       ) -> torch.Tensor | None:
+        return key_padding_mask(attention_mask)
+
+    def decode(self, input_ids: torch.Tensor, positions: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         t = self.model.transformer
         x = t["wte"](input_ids)
         if getattr(self.config, "input_emb_norm", False):
             x = x * self.config.d_model ** 0.5
-        cos, sin = rotary(torch.arange(input_ids.shape[1], device=input_ids.device), self.head_dim, self.theta)
-        mask = key_padding_mask(attention_mask)
+        cos, sin = rotary(positions, self.head_dim, self.theta)
         for block in t["blocks"]:
-            x = block(x, cos, sin, mask)
+            x = block(x, cos, sin, ctx)
         return t["ln_f"](x)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):

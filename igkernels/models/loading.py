@@ -3,8 +3,9 @@
 LLaDA, MMaDA (its text model), Dream, SDAR and TraDo load natively (``native.py``): the
 weights are read from the checkpoint's safetensors into igkernels' own implementation, no
 remote code runs, and transformers provides only the tokenizer. ``native=False`` keeps the
-remote-code route through the authors' own modelling files (transformers 4.4x or 5.x); any
-other checkpoint loads as an ``AutoModelForMaskedLM``.
+remote-code route through the authors' own modelling files (transformers 4.4x or 5.x). BERT
+masked LMs load natively too (the KV cache needs a native model); any other checkpoint loads
+as an ``AutoModelForMaskedLM``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from .checkpoint import Checkpoint, CheckpointError, as_dtype, read_json
-from .families import NATIVE_MODELS, family_of_config
+from .families import NATIVE_MASKED_LMS, NATIVE_MODELS, family_of_config
 
 # Which auto class holds the LM head, per family, in order of preference (first one the
 # checkpoint's auto_map names wins).
@@ -52,6 +53,10 @@ def load(path_or_id: str | os.PathLike, device: str | torch.device = "cpu", dtyp
     if family is not None and native:
         model = _native(directory, family, config, device, dtype)
         return model, _tokenizer(directory, trust=False)
+    masked_lm = NATIVE_MASKED_LMS.get(str(config.get("model_type")))
+    if masked_lm is not None and native and "ForMaskedLM" in "".join(config.get("architectures") or ["ForMaskedLM"]):
+        return masked_lm.from_checkpoint(Checkpoint(directory), device=device, dtype=dtype), \
+            _tokenizer(directory, trust=False)
     if family is not None:
         return _remote_code(directory, family, config, device, dtype), _tokenizer(directory, trust=True)
     return _masked_lm(directory, config, device, dtype), _tokenizer(directory, trust=False)

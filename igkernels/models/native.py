@@ -5,7 +5,9 @@ the meta device and filled from the safetensors files tensor by tensor (``checkp
 loading holds one copy of the weights. It takes ``input_ids`` [M, T] and a key-padding
 ``attention_mask`` [M, T] (True on real tokens; None for no padding), builds the attention
 pattern of its family itself, and returns ``.logits`` [M, T, V]; ``hidden_states`` gives the
-final normalised hidden states for the fused LM head without touching any module.
+final normalised hidden states for the fused LM head without touching any module, and with a
+``KVCache`` stores every layer's keys and values; ``window_states`` runs only some positions
+of some canvases against those cached keys (``layers.py`` explains the packing).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoint, CheckpointError
+from .layers import AttentionContext, KVCache
 
 
 class ModelOutput(SimpleNamespace):
@@ -46,9 +49,34 @@ class NativeModel(nn.Module):
         return value
 
     # ---------------------------------------------------------------- the forward
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Final normalised hidden states [M, T, D]."""
+    #: number of attention layers (the cache's depth)
+    num_layers: int
+
+    def attention_mask(self, attention_mask: torch.Tensor | None, T: int, device: torch.device
+                       ) -> torch.Tensor | None:
+        """The family's attention pattern, bool [M or 1, 1, T, T], from a key-padding mask [M, T]."""
         raise NotImplementedError
+
+    def decode(self, input_ids: torch.Tensor, positions: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        """Final normalised hidden states [M, L, D] of tokens ``input_ids`` [M, L] at ``positions``
+        ([L], or [M, L] for windows)."""
+        raise NotImplementedError
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      cache: KVCache | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Final normalised hidden states [M, T, D] of whole canvases; with ``cache``, every layer's
+        keys and values are stored in its rows ``rows`` [M]."""
+        T = input_ids.shape[1]
+        ctx = AttentionContext(self.attention_mask(attention_mask, T, input_ids.device), cache, rows,
+                               store=cache is not None)
+        return self.decode(input_ids, torch.arange(T, device=input_ids.device), ctx)
+
+    def window_states(self, input_ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: KVCache,
+                      rows: torch.Tensor) -> torch.Tensor:
+        """Hidden states [G, L] of window tokens ``input_ids`` [G, L] at ``positions`` [G, L],
+        attending to the cached keys of sequences ``rows`` [G] and to each other as ``mask``
+        [G, 1, L, T + L] allows."""
+        return self.decode(input_ids, positions, AttentionContext(mask, cache, rows))
 
     def get_output_embeddings(self) -> nn.Module:
         """The LM head: a module with ``weight`` [V, D] (and ``bias`` or None)."""

@@ -13,15 +13,16 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError
-from .layers import RMSNorm, TiedHead, apply_rotary, attention, merge_heads, rotary, split_heads, swiglu
+from .layers import (AttentionContext, RMSNorm, TiedHead, apply_rotary, attention, merge_heads, rotary, split_heads,
+                     swiglu)
 from .native import NativeModel
 
 
 class _Attention(nn.Module):
-    def __init__(self, d: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool, qk_norm: bool,
+    def __init__(self, layer: int, d: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool, qk_norm: bool,
                  eps: float, norm_in_fp32: bool):
         super().__init__()
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.layer, self.heads, self.kv_heads, self.head_dim = layer, heads, kv_heads, head_dim
         self.q_proj = nn.Linear(d, heads * head_dim, bias=qkv_bias)
         self.k_proj = nn.Linear(d, kv_heads * head_dim, bias=qkv_bias)
         self.v_proj = nn.Linear(d, kv_heads * head_dim, bias=qkv_bias)
@@ -31,7 +32,7 @@ class _Attention(nn.Module):
             self.k_norm = RMSNorm(head_dim, eps, norm_in_fp32)
         self.qk_norm = qk_norm
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         # The head norms run on [B, T, H, d] before the transpose: contiguous rows, no copy.
         q = self.q_proj(x).unflatten(-1, (self.heads, self.head_dim))
         k = self.k_proj(x).unflatten(-1, (self.kv_heads, self.head_dim))
@@ -40,8 +41,8 @@ class _Attention(nn.Module):
         q, k = q.transpose(1, 2), k.transpose(1, 2)
         q = apply_rotary(q, cos, sin, in_fp32=False)
         k = apply_rotary(k, cos, sin, in_fp32=False)
-        v = split_heads(self.v_proj(x), self.kv_heads, self.head_dim)
-        return self.o_proj(merge_heads(attention(q, k, v, mask, scale=self.head_dim ** -0.5)))
+        k, v = ctx.keys_values(self.layer, k, split_heads(self.v_proj(x), self.kv_heads, self.head_dim))
+        return self.o_proj(merge_heads(attention(q, k, v, ctx.mask, scale=self.head_dim ** -0.5)))
 
 
 class _MLP(nn.Module):
@@ -56,15 +57,15 @@ class _MLP(nn.Module):
 
 
 class _Layer(nn.Module):
-    def __init__(self, d: int, hidden: int, eps: float, norm_in_fp32: bool, **attn):
+    def __init__(self, layer: int, d: int, hidden: int, eps: float, norm_in_fp32: bool, **attn):
         super().__init__()
         self.input_layernorm = RMSNorm(d, eps, norm_in_fp32)
-        self.self_attn = _Attention(d, eps=eps, norm_in_fp32=norm_in_fp32, **attn)
+        self.self_attn = _Attention(layer, d, eps=eps, norm_in_fp32=norm_in_fp32, **attn)
         self.post_attention_layernorm = RMSNorm(d, eps, norm_in_fp32)
         self.mlp = _MLP(d, hidden)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, ctx)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -86,13 +87,14 @@ class QwenModel(NativeModel):
         self.head_dim = getattr(self.config, "head_dim", None) or d // heads
         self.theta = self.setting("rope_theta", 10000.0, float)
         eps = self.setting("rms_norm_eps", 1e-6, float)
+        self.num_layers = self.setting("num_hidden_layers")
         self.model = nn.Module()
         self.model.embed_tokens = nn.Embedding(self.setting("vocab_size"), d)
         self.model.layers = nn.ModuleList(
-            _Layer(d, self.setting("intermediate_size"), eps, self.norm_in_fp32, heads=heads,
+            _Layer(i, d, self.setting("intermediate_size"), eps, self.norm_in_fp32, heads=heads,
                    kv_heads=self.setting("num_key_value_heads", heads), head_dim=self.head_dim,
                    qkv_bias=self.qkv_bias, qk_norm=self.qk_norm)
-            for _ in range(self.setting("num_hidden_layers")))
+            for i in range(self.num_layers))
         self.model.norm = RMSNorm(d, eps, self.norm_in_fp32)
         self.tied = self.setting("tie_word_embeddings", False, bool)
         if not self.tied:
@@ -101,16 +103,9 @@ class QwenModel(NativeModel):
     def get_output_embeddings(self) -> nn.Module:
         return TiedHead(self.model.embed_tokens) if self.tied else self.lm_head
 
-    def attention_mask(self, attention_mask: torch.Tensor | None, T: int, device: torch.device
-                       ) -> torch.Tensor | None:
-        """bool [M or 1, 1, T, T] (True: query may see key) from a key-padding mask [M, T] or None."""
-        raise NotImplementedError
-
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        T = input_ids.shape[1]
+    def decode(self, input_ids: torch.Tensor, positions: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         x = self.model.embed_tokens(input_ids)
-        cos, sin = rotary(torch.arange(T, device=input_ids.device), self.head_dim, self.theta)
-        mask = self.attention_mask(attention_mask, T, input_ids.device)
+        cos, sin = rotary(positions, self.head_dim, self.theta)
         for layer in self.model.layers:
-            x = layer(x, cos, sin, mask)
+            x = layer(x, cos, sin, ctx)
         return self.model.norm(x)
