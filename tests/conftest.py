@@ -5,6 +5,8 @@
 * The helpers (``impls.py``, ``inputs.py``, ``mdm_fixtures.py``, ``oracle.py``) live beside this
   file and are importable from every test folder (import them, never ``conftest``: each folder
   may have its own).
+* ``oracle_dirs`` / ``authors``: the authors' own LLaDA, Dream, SDAR and TraDo code on tiny
+  checkpoints (``tests/oracle.py``).
 * ``fused`` / ``backend``: every (device, backend) pair that runs here — CPU tensors always,
   CUDA tensors where a GPU is present — without or with the reference. The reference itself
   always runs on CPU copies of the inputs when a test compares against it.
@@ -22,6 +24,7 @@ import pytest  # noqa: E402
 
 import igkernels as igk  # noqa: E402
 from impls import DEVICES, Impl  # noqa: E402
+from oracle import upstream  # noqa: E402
 
 
 def _impls(with_reference: bool) -> list:
@@ -48,3 +51,22 @@ def gen():
     print(f"input seed {seed}")
     return torch.Generator().manual_seed(seed)
 
+
+
+@pytest.fixture(scope="session")
+def oracle_dirs(tmp_path_factory) -> dict:
+    """{family: checkpoint directory} of the authors' tiny build (``tests/oracle.py``: 2 layers,
+    hidden 64, real vocabularies and special ids); skips where the oracle is absent."""
+    return upstream().build(tmp_path_factory.mktemp("upstream"))
+
+
+@pytest.fixture(scope="session")
+def authors(oracle_dirs):
+    """The authors' model of a family (fp32 or another dtype), loaded once each."""
+    loaded = {}
+
+    def get(family, dtype=None):
+        if (family, dtype) not in loaded:
+            loaded[family, dtype] = upstream().load_reference(oracle_dirs[family], dtype=dtype)
+        return loaded[family, dtype]
+    return get

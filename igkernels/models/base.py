@@ -16,6 +16,8 @@ from .native import NativeModel
 
 #: Decoding block length when neither the call nor the model says (SPEC §1's reference setting).
 DEFAULT_BLOCK_LENGTH = 32
+#: The checkpoints ``igk.load`` builds a native model for: the ones a KV cache works with.
+NATIVE_FAMILIES = "LLaDA, MMaDA, Dream, SDAR, TraDo, BERT"
 
 
 class Adapter:
@@ -106,6 +108,34 @@ class Adapter:
 
     def check_block_length(self, block_length: int) -> None:
         """Raise ValueError if the model cannot be decoded in blocks of ``block_length``."""
+
+    # ---- KV cache ----------------------------------------------------------------------
+    @property
+    def default_cache(self) -> str:
+        """The KV cache mode when the call does not set one."""
+        return "none"
+
+    def check_cache(self, cache: str) -> None:
+        """Raise ValueError if the model cannot decode with cache mode ``cache``."""
+        if cache != "none" and not self.native:
+            raise ValueError(f"cache={cache!r} needs a native model ({NATIVE_FAMILIES}, loaded by igk.load); this "
+                             f"{type(self.model).__name__} runs through transformers: decode it with cache='none'")
+
+    def cache_window(self, cache: str, block: tuple[int, int], length: int) -> tuple[int, int]:
+        """Positions [lo, hi) a step recomputes while decoding the block of positions
+        ``block`` = [start, end) of a canvas of ``length`` real positions; the keys and values
+        of the others come from the cache. prefix: the block and all after it; dual: the block."""
+        start, end = block
+        return (start, length) if cache == "prefix" else (start, end)
+
+    def sees_cached_suffix(self, cache: str) -> bool:
+        """Whether a window attends to the cached positions after it (``dual``), besides those before."""
+        return cache == "dual"
+
+    def uncertainty_range(self, cache: str, block: tuple[int, int], length: int) -> tuple[int, int]:
+        """Positions whose masks U(x') averages (SPEC §2, KV cache): all remaining masks, or under
+        ``dual`` the current block's, the only ones its forward recomputes."""
+        return block if cache == "dual" else (0, length)
 
     @property
     def device(self) -> torch.device:

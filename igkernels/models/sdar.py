@@ -64,6 +64,28 @@ class SDARAdapter(Adapter):
         mask = block_causal_mask(T, self.block_size, attention_mask, input_ids.device).expand(M, 1, T, T)
         return {"input_ids": input_ids, "attention_mask": mask}
 
+    # Block-causal attention makes the cache exact: a position's keys and values depend only on
+    # its own and earlier attention blocks, all final once decoding has moved past them.
+    @property
+    def default_cache(self) -> str:
+        return "prefix" if self.native else "none"
+
+    def _attention_block(self, block: tuple[int, int], length: int) -> tuple[int, int]:
+        start, end = block
+        bs = self.block_size
+        return start // bs * bs, min(-(-end // bs) * bs, length)
+
+    def cache_window(self, cache: str, block: tuple[int, int], length: int) -> tuple[int, int]:
+        """The attention block holding the decoding block: nothing later is attended to."""
+        return self._attention_block(block, length)
+
+    def sees_cached_suffix(self, cache: str) -> bool:
+        return False
+
+    def uncertainty_range(self, cache: str, block: tuple[int, int], length: int) -> tuple[int, int]:
+        """The attention block's masks, whatever the cache (SPEC §2)."""
+        return self._attention_block(block, length)
+
 
 class SDARModel(QwenModel):
     """Native SDAR / TraDo: ``model(input_ids, attention_mask).logits`` as the authors' with the

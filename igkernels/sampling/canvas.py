@@ -31,6 +31,8 @@ class Canvas:
     masks          numpy [B]: masked positions of each sequence at the start
     block_steps_host, block_masks   numpy [B, blocks + 1]: ``block_steps`` on the host, and the
                    masks of each block at the start (no step commits more than its block holds)
+    block_start, block_end   numpy [B, blocks + 1]: the first and one past the last position of
+                   each block (the positions a KV cache window is cut from)
     """
 
     x: torch.Tensor
@@ -42,6 +44,8 @@ class Canvas:
     masks: np.ndarray
     block_steps_host: np.ndarray
     block_masks: np.ndarray
+    block_start: np.ndarray
+    block_end: np.ndarray
     prompt_lengths: list[int]
     lengths: list[int]
 
@@ -71,13 +75,16 @@ class Canvas:
         gen_region = (pos[None, :] >= prompt[:, None]) & attn
         steps = _steps_per_block(block, config)
         masked = (x == mask_id) & attn
-        block_masks = np.zeros_like(steps)
+        block_masks, start, end = np.zeros_like(steps), np.zeros_like(steps), np.zeros_like(steps)
         for b in range(B):
             np.add.at(block_masks[b], block[b][masked[b] & (block[b] >= 0)], 1)
+            for blk in np.unique(block[b][block[b] >= 0]).tolist():
+                where = np.flatnonzero(block[b] == blk)
+                start[b, blk], end[b, blk] = where[0], where[-1] + 1
         return cls(x=upload(x, device), block=upload(block, device), attn=upload(attn, device, torch.bool),
                    gen_region=upload(gen_region, device, torch.bool), block_steps=upload(steps, device),
                    seeds=upload(seeds, device), masks=masked.sum(1), block_steps_host=steps, block_masks=block_masks,
-                   prompt_lengths=[len(p) for p in ids], lengths=lengths)
+                   block_start=start, block_end=end, prompt_lengths=[len(p) for p in ids], lengths=lengths)
 
 
 def _steps_per_block(block: np.ndarray, config: DecodeConfig) -> np.ndarray:

@@ -79,9 +79,8 @@ def initial_stats(evaluator: Evaluator, canvas: Canvas, strategy: Strategy) -> P
     """Statistics of the initial canvases (one forward): the first step's token proposals."""
     B, T = canvas.x.shape
     seq = torch.arange(B, device=canvas.x.device)
-    rows = evaluator.rows(canvas.x, seq, canvas.masks, offset=0)
     zeros = PositionStats.zeros(B, T, strategy.num_samples, canvas.x.device)
-    return adopt(zeros, rows, seq, torch.ones(B, dtype=torch.bool, device=canvas.x.device))
+    return adopt(zeros, evaluator.initial(), seq, torch.ones(B, dtype=torch.bool, device=canvas.x.device))
 
 
 class EosFill:

@@ -4,11 +4,17 @@ SPEC §1 step 3. A lookahead sequence sends its distinct candidate canvases (a d
 never evaluated; with one distinct candidate left, that is the canvas the next step needs
 anyway); a plain or bypass step sends its one committed canvas when masks remain after it, so
 that the next step's statistics come from the same forward (a step costs one forward); an idle
-step sends nothing. Every masked row of every evaluated
-canvas goes through ``softmax_entropy`` (or, with ``fuse_lm_head``, through
-``linear_softmax_entropy`` on the model's final hidden states), which also draws the next
-step's token proposals. Rows are laid out with host-known capacities, so no host sync sizes
-them.
+step sends nothing. Every masked row the forward computes goes through ``softmax_entropy`` (or,
+with ``fuse_lm_head``, through ``linear_softmax_entropy`` on the model's final hidden states),
+which also draws the next step's token proposals. Rows are laid out with host-known
+capacities, so no host sync sizes them.
+
+KV cache (SPEC §2; ``DecodeConfig.cache``). A full forward at the start and at the end of every
+block (of the committed canvas, which starts the next block) stores every layer's keys and
+values; the steps inside a block run only their window (``Adapter.cache_window``: prefix, the
+block and all after it; dual and block-causal models, the block) against those cached keys,
+the candidates of a sequence packed into one row so that they share its cache. U averages the
+masks of ``Adapter.uncertainty_range``.
 
 Random streams (``igkernels.backends.philox``): the token draws of position ``l`` of a sequence
 with seed ``s``, made while evaluating step ``t - 1``'s canvases, use the per-row key
@@ -17,12 +23,13 @@ depends on the batch layout.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
 from ..models.base import Adapter
+from ..models.layers import KVCache
 from ..ops import TokenStats, linear_softmax_entropy, softmax_entropy
 from .canvas import Canvas
 from .config import DecodeConfig
@@ -41,6 +48,21 @@ class Evaluation(NamedTuple):
     canvases: np.ndarray       # [B] canvases each sequence sent through the model (host)
 
 
+class _Batch(NamedTuple):
+    """Canvases to evaluate and, per canvas (host), the positions whose rows are computed
+    [lo, hi), those U averages [u_lo, u_hi), and a bound on their masked count."""
+    canvases: torch.Tensor     # [M, T]
+    seq: np.ndarray            # [M]
+    lo: np.ndarray
+    hi: np.ndarray
+    u_lo: np.ndarray
+    u_hi: np.ndarray
+    caps: np.ndarray
+
+    def part(self, idx: np.ndarray) -> _Batch:
+        return _Batch(self.canvases[upload(idx, self.canvases.device)], *(a[idx] for a in self[1:]))
+
+
 class Evaluator:
     """Runs the model on canvases and reads their masked rows (counts the forwards)."""
 
@@ -52,6 +74,9 @@ class Evaluator:
         self.penalties = [(ids, pen) for ids, pen in ((adapter.eos_ids, config.eos_penalty),
                                                       (pad_ids, config.pad_penalty)) if pen > 0 and ids]
         self.head, self.head_bias = (self._fused_head() if config.fuse_lm_head else (None, None))
+        self.mode = config.cache
+        self.cache = (KVCache(canvas.x.shape[0], adapter.model.num_layers) if config.cache != "none" else None)
+        self.lengths = np.asarray(canvas.lengths)
         self.num_forward = 0
 
     def _fused_head(self) -> tuple[torch.nn.Module, torch.Tensor]:
@@ -69,9 +94,36 @@ class Evaluator:
         return head, bias
 
     # ---------------------------------------------------------------- one step
+    def initial(self) -> RowStats:
+        """The first forward: every canvas whole (and, with a cache, stored)."""
+        B, T = self.canvas.x.shape
+        everywhere = np.zeros(B, dtype=np.int64), self.lengths
+        batch = _Batch(self.canvas.x, np.arange(B), *everywhere, *everywhere, self.canvas.masks)
+        return self.full(batch, offset=0)
+
     def step(self, host: HostPlan, proposal: Proposal, step: int) -> Evaluation:
-        """Evaluate the canvases of this step that need a forward (module doc): the distinct
-        candidates of a lookahead step, the committed canvas of a plain or bypass step."""
+        """Evaluate the canvases of this step that need a forward (module doc)."""
+        seq, cand = self._chosen(host)
+        dev = proposal.canvases.device
+        seq_t, cand_t = upload(seq, dev), upload(cand, dev)
+        batch = self._batch(proposal.canvases[seq_t, cand_t], seq, host)
+        if self.cache is None:
+            rows = self.full(batch, offset=step + 1)
+        else:
+            # A commit that empties its block starts the next block: that canvas is run whole and
+            # refreshes the cache. (An EOS can empty the block only by filling every later mask
+            # too, which ends the sequence.)
+            refresh = (host.left_in_block == host.ks)[seq]
+            whole = batch._replace(lo=np.zeros_like(batch.lo), hi=self.lengths[seq], caps=(host.left - host.ks)[seq])
+            parts = [(np.flatnonzero(refresh), whole, self.full), (np.flatnonzero(~refresh), batch, self.windowed)]
+            rows = RowStats.cat([_renumber(run(b.part(idx), offset=step + 1), idx) for idx, b, run in parts
+                                 if idx.size], dev)
+        U = torch.zeros(len(host.kinds), self.strategy.num_candidates, dtype=torch.float32, device=dev)
+        U[seq_t, cand_t] = uncertainty(rows, len(seq), batch)
+        return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)))
+
+    def _chosen(self, host: HostPlan) -> tuple[np.ndarray, np.ndarray]:
+        """(sequence, candidate) of every canvas to evaluate, sequence by sequence."""
         seq, cand = [], []
         for b, kind in enumerate(host.kinds.tolist()):
             if kind == LOOKAHEAD:
@@ -82,71 +134,167 @@ class Evaluator:
                 continue
             seq += [b] * len(chosen)
             cand += chosen
-        caps = (host.left - host.ks)[np.asarray(seq, dtype=np.int64)]
-        dev = proposal.canvases.device
-        seq_t, cand_t = upload(seq, dev), upload(cand, dev)
-        rows = self.rows(proposal.canvases[seq_t, cand_t], seq_t, caps, offset=step + 1)
-        U = torch.zeros(len(host.kinds), self.strategy.num_candidates, dtype=torch.float32, device=dev)
-        U[seq_t, cand_t] = uncertainty(rows, len(seq))
-        return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)))
+        return np.asarray(seq, dtype=np.int64), np.asarray(cand, dtype=np.int64)
 
-    # ---------------------------------------------------------------- canvases -> rows
-    def rows(self, canvases: torch.Tensor, seq: torch.Tensor, caps: np.ndarray, offset: int) -> RowStats:
-        """K1 statistics of every masked row of ``canvases`` [M, T] (of sequences ``seq`` [M]).
+    def _batch(self, canvases: torch.Tensor, seq: np.ndarray, host: HostPlan) -> _Batch:
+        """The computed and averaged positions of each canvas, from its sequence's current block."""
+        a, n = self.adapter, len(seq)
+        lo, hi, u_lo, u_hi = (np.zeros(n, dtype=np.int64) for _ in range(4))
+        for i, b in enumerate(seq.tolist()):
+            blk = int(host.block[b])
+            block = int(self.canvas.block_start[b, blk]), int(self.canvas.block_end[b, blk])
+            length = int(self.lengths[b])
+            lo[i], hi[i] = a.cache_window(self.mode, block, length) if self.cache is not None else (0, length)
+            u_lo[i], u_hi[i] = a.uncertainty_range(self.mode, block, length)
+        caps = np.minimum((host.left - host.ks)[seq], hi - lo)
+        return _Batch(canvases, seq, lo, hi, u_lo, u_hi, caps)
 
-        ``caps[m]`` (host) bounds the masked count of canvas m; rows are laid out with that
-        capacity and filler rows (valid False) re-read position 0 of their canvas. One forward
-        and one K1 call per chunk of ``max_forward_batch`` canvases.
+    # ---------------------------------------------------------------- forwards
+    def full(self, batch: _Batch, offset: int) -> RowStats:
+        """Whole canvases through the model (their keys stored when there is a cache)."""
+        T = batch.canvases.shape[1]
+        shift = self.adapter.shift
+
+        def forward(lo_, hi_, canvas_rows):
+            part = batch.canvases[lo_:hi_]
+            attn = self.canvas.attn[upload(batch.seq[lo_:hi_], part.device)] if self.canvas.padded else None
+            if self.cache is None:
+                out = (self.adapter.forward_hidden if self.head is not None else self.adapter.forward)(part, attn)
+            else:
+                store = upload(batch.seq[lo_:hi_], part.device)
+                hidden = self.adapter.model.hidden_states(part, attn, self.cache, store)
+                out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
+            return out, lambda canvas, position: canvas_rows(canvas) * T + (position - shift).clamp(min=0)
+        return self._rows(batch, offset, forward)
+
+    def windowed(self, batch: _Batch, offset: int) -> RowStats:
+        """Each canvas's window only, against its sequence's cached keys (module doc)."""
+        shift = self.adapter.shift
+
+        def forward(lo_, hi_, canvas_rows):
+            w = _Window.pack(batch.part(np.arange(lo_, hi_)), shift, self.adapter.sees_cached_suffix(self.mode),
+                             self.canvas, self.adapter.pad_id or 0)
+            hidden = self.adapter.model.window_states(w.ids, w.positions, w.mask, self.cache, w.rows)
+            out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
+            return out, lambda canvas, position: w.row(canvas_rows(canvas), position, shift)
+        return self._rows(batch, offset, forward)
+
+    def _rows(self, batch: _Batch, offset: int, forward: Callable) -> RowStats:
+        """K1 statistics of the masked rows in [lo, hi) of every canvas of ``batch``.
+
+        ``caps`` bounds each canvas's masked count; rows are laid out with that capacity and
+        filler rows (valid False) re-read the canvas's first computed row. One forward and one
+        K1 call per chunk of ``max_forward_batch`` canvases.
         """
-        M, T = canvases.shape
-        dev = canvases.device
+        M, T = batch.canvases.shape
+        dev = batch.canvases.device
         chunk = self.max_batch or max(M, 1)
-        masked = (canvases == self.mask_id) & self.canvas.attn[seq]
+        pos = torch.arange(T, device=dev)
+        inside = (pos >= upload(batch.lo, dev)[:, None]) & (pos < upload(batch.hi, dev)[:, None])
+        masked = (batch.canvases == self.mask_id) & inside
         parts = []
         for lo in range(0, M, chunk):
             hi = min(M, lo + chunk)
-            cap = caps[lo:hi]
+            cap = batch.caps[lo:hi]
             R = int(cap.sum())
             if R == 0:
                 continue
             start = upload(np.cumsum(cap) - cap, dev)
             m = masked[lo:hi]
             slot = torch.where(m, start[:, None] + m.cumsum(1) - 1, R)
-            position = torch.zeros(R + 1, dtype=torch.int64, device=dev)
-            position.scatter_(0, slot.reshape(-1), torch.arange(T, device=dev).repeat(hi - lo))
-            valid = torch.zeros(R + 1, dtype=torch.bool, device=dev)
-            valid.scatter_(0, slot.reshape(-1), m.reshape(-1))
+            position = upload(np.repeat(batch.lo[lo:hi], cap), dev)
+            position = torch.cat([position, position.new_zeros(1)]).scatter(0, slot.reshape(-1), pos.repeat(hi - lo))
+            valid = torch.zeros(R + 1, dtype=torch.bool, device=dev).scatter(0, slot.reshape(-1), m.reshape(-1))
             canvas = upload(np.repeat(np.arange(hi - lo), cap), dev)
             position, valid = position[:R], valid[:R]
-            attn = self.canvas.attn[seq[lo:hi]] if self.canvas.padded else None
-            keys = self.canvas.seeds[seq[lo:hi]][canvas] * 2 ** 24 + position
-            stats = self.forward_stats(canvases[lo:hi], attn, self.adapter.logit_rows(canvas, position, T), keys,
-                                       offset)
+            out, row_of = forward(lo, hi, lambda c: c)
+            keys = self.canvas.seeds[upload(batch.seq[lo:hi], dev)][canvas] * 2 ** 24 + position
+            stats = self._stats(out, row_of(canvas, position), keys, offset)
             parts.append(RowStats(canvas + lo, position, valid, stats))
         return RowStats.cat(parts, dev)
 
-    def forward_stats(self, canvases: torch.Tensor, attn: torch.Tensor | None, rows: torch.Tensor,
-                      keys: torch.Tensor, offset: int) -> TokenStats:
-        """K1 statistics of logits rows ``rows`` of the canvases' forward: through the model's LM
-        head, or with ``fuse_lm_head`` through the fused head on those rows only."""
+    def _stats(self, out: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor, offset: int) -> TokenStats:
+        """K1 statistics of rows ``rows`` of a forward's output [.., L, V] logits, or with
+        ``fuse_lm_head`` [.., L, D] hidden states through the fused head on those rows only."""
         self.num_forward += 1
         s = self.strategy
         args = dict(rows=rows, num_samples=s.num_samples, temperature=s.temperature, seed=keys, offset=offset,
                     backend=s.backend)
         if self.head is not None:
-            hidden = self.adapter.forward_hidden(canvases, attn)
-            return linear_softmax_entropy(hidden, self.head.weight, bias=self.head_bias, **args)
-        logits = self.adapter.forward(canvases, attn)
-        if self.mask_id < logits.shape[-1]:
+            return linear_softmax_entropy(out, self.head.weight, bias=self.head_bias, **args)
+        if self.mask_id < out.shape[-1]:
             # A committed mask token would stay masked forever: never propose it.
-            logits[..., self.mask_id] = float("-inf")
+            out[..., self.mask_id] = float("-inf")
         for ids, pen in self.penalties:
-            logits[..., ids] -= pen
-        return softmax_entropy(logits, **args)
+            out[..., ids] -= pen
+        return softmax_entropy(out, **args)
 
 
-def uncertainty(rows: RowStats, M: int) -> torch.Tensor:
-    """U of each evaluated canvas [M]: the mean entropy over its still-masked rows (0 if none).
+class _Window(NamedTuple):
+    """The windows of a batch of canvases packed by sequence: the G sequences' candidates side
+    by side in one row each, every candidate in a slot of W positions (shorter windows and
+    missing candidates are padding that attends only to itself). A query sees its sequence's
+    cached keys before the window (and after it, with ``suffix``) and its own slot's keys."""
+    ids: torch.Tensor        # [G, C * W] tokens
+    positions: torch.Tensor  # [G, C * W] their positions in the canvas
+    mask: torch.Tensor       # [G, 1, C * W, T + C * W]: cached keys outside the window, own slot's keys
+    rows: torch.Tensor       # [G] the sequences (cache rows)
+    group: torch.Tensor      # [M] group of each canvas
+    slot: torch.Tensor       # [M] its slot
+    start: torch.Tensor      # [M] the first position of its window (queries start there)
+    width: int               # W
+    length: int              # C * W
+
+    @classmethod
+    def pack(cls, batch: _Batch, shift: int, suffix: bool, canvas: Canvas, pad: int) -> _Window:
+        seq = batch.seq
+        dev = batch.canvases.device
+        T = batch.canvases.shape[1]
+        groups, group = np.unique(seq, return_inverse=True)
+        first = np.searchsorted(seq, groups)
+        slot = np.arange(len(seq)) - first[group]
+        start = np.maximum(batch.lo - shift, 0)        # a shifted model reads position p from row p - shift
+        width = int((batch.hi - start).max())
+        C = int(slot.max()) + 1
+        G, L = len(groups), C * width
+        i = np.arange(width)
+        # host layout of the packed rows: which canvas and position each entry comes from
+        src = np.full((G, C, width), -1, dtype=np.int64)
+        src[group, slot] = np.where(i < (batch.hi - start)[:, None], start[:, None] + i, -1)
+        canvas_of = np.zeros((G, C), dtype=np.int64)
+        canvas_of[group, slot] = np.arange(len(seq))
+        live = upload((src >= 0).reshape(G, L), dev, torch.bool)
+        pos = upload(np.maximum(src, 0).reshape(G, L), dev)
+        which = upload(np.repeat(canvas_of, width, axis=1), dev)
+        ids = torch.where(live, batch.canvases[which, pos], pad)
+        # keys: a query sees the cached positions outside its sequence's window, and its own slot
+        t = torch.arange(T, device=dev)
+        lo, hi = upload(start[first], dev), upload(batch.hi[first], dev)
+        lengths = upload(np.asarray(canvas.lengths)[groups], dev)
+        cached = (t < lo[:, None]) | ((t >= hi[:, None]) & (t < lengths[:, None]) if suffix else False)
+        slots = torch.arange(L, device=dev) // width
+        own = (slots[:, None] == slots[None, :]) & live[:, None, :]
+        own = own | torch.eye(L, dtype=torch.bool, device=dev)
+        mask = torch.cat([cached[:, None, None, :].expand(G, 1, L, T), own[:, None]], dim=-1)
+        return cls(ids, pos, mask, upload(groups, dev), upload(group, dev), upload(slot, dev), upload(start, dev),
+                   width, L)
+
+    def row(self, canvas: torch.Tensor, position: torch.Tensor, shift: int) -> torch.Tensor:
+        """Flat row index into the packed output [G * L, ...] predicting ``position`` of ``canvas``."""
+        offset = (position - shift).clamp(min=0) - self.start[canvas]
+        return self.group[canvas] * self.length + self.slot[canvas] * self.width + offset
+
+
+def _renumber(rows: RowStats, idx: np.ndarray) -> RowStats:
+    """Rows of a sub-batch, with canvas indices into the whole batch."""
+    if rows.stats is None:
+        return rows
+    return rows._replace(canvas=upload(idx, rows.canvas.device)[rows.canvas])
+
+
+def uncertainty(rows: RowStats, M: int, batch: _Batch) -> torch.Tensor:
+    """U of each evaluated canvas [M]: the mean entropy over its masked rows in [u_lo, u_hi)
+    (0 if none).
 
     This is K2 fused by hand: the K1 pass that gives the next step's statistics already returns
     each masked row's entropy, so U is their per-canvas mean; ``state_uncertainty`` would read
@@ -156,7 +304,8 @@ def uncertainty(rows: RowStats, M: int) -> torch.Tensor:
     dev = rows.canvas.device
     if rows.stats is None:
         return torch.zeros(M, dtype=torch.float32, device=dev)
-    w = rows.valid.float()
+    u_lo, u_hi = upload(batch.u_lo, dev)[rows.canvas], upload(batch.u_hi, dev)[rows.canvas]
+    w = (rows.valid & (rows.position >= u_lo) & (rows.position < u_hi)).float()
     total = torch.zeros(M, dtype=torch.float32, device=dev).index_add_(0, rows.canvas, rows.stats.entropy * w)
     count = torch.zeros(M, dtype=torch.float32, device=dev).index_add_(0, rows.canvas, w)
     return total / count.clamp(min=1)

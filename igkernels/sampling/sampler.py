@@ -85,7 +85,10 @@ class InfoGainSampler:
         a = self.adapter
         if config.block_length is None:
             config = config.replace(block_length=a.default_block_length)
+        if config.cache is None:
+            config = config.replace(cache=a.default_cache)
         a.check_block_length(config.block_length)
+        a.check_cache(config.cache)
         ids = self._encode(prompts, attention_mask, config.chat_template)
         seeds = config.seeds(len(ids))
         self._check_lengths(ids, config.max_new_tokens)

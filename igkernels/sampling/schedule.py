@@ -39,6 +39,7 @@ class StepPlan(NamedTuple):
     left_in_block: torch.Tensor   # masks of the current block before the commit
     left: torch.Tensor       # masks in every block before the commit
     last: torch.Tensor       # the block's last step
+    block: torch.Tensor      # the current block (huge where none is left)
 
 
 class HostPlan(NamedTuple):
@@ -48,6 +49,7 @@ class HostPlan(NamedTuple):
     left_in_block: np.ndarray
     left: np.ndarray
     last: np.ndarray
+    block: np.ndarray
     unique: np.ndarray
 
     @property
@@ -95,7 +97,7 @@ class Scheduler:
         look = active & ~bypass & (left_in_block > k) & (k > 0) & self.lookahead
         kind = torch.where(~active, DONE, torch.where(bypass, BYPASS, torch.where(
             look, LOOKAHEAD, torch.where(k > 0, PLAIN, IDLE))))
-        return StepPlan(kind, k, valid, active, bypass, left_in_block, left, last & active)
+        return StepPlan(kind, k, valid, active, bypass, left_in_block, left, last & active, cur)
 
     def _per_step(self, left_in_block: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """Positions of this step before the last-step rule: the even split of the block's masks
@@ -125,12 +127,12 @@ def read_back(plan: StepPlan, unique: torch.Tensor) -> HostPlan:
     """The step's one host sync: the plan, the candidates' unique flags and the deferred op
     statuses, in one copy."""
     B = plan.kind.shape[0]
-    values = torch.cat([torch.stack([plan.kind, plan.k, plan.left_in_block, plan.left, plan.last.long()]).reshape(-1),
-                        unique.long().reshape(-1)])
+    fields = (plan.kind, plan.k, plan.left_in_block, plan.left, plan.last.long(), plan.block)
+    values = torch.cat([torch.stack(fields).reshape(-1), unique.long().reshape(-1)])
     statuses = deferred.pending()
     n = values.numel()
     host = (values if statuses is None else torch.cat([values, statuses])).cpu().numpy()
     deferred.check(host[n:].tolist())
-    rows = host[:5 * B].reshape(5, B)
-    return HostPlan(rows[0], rows[1], rows[2], rows[3], rows[4].astype(bool),
-                    host[5 * B:n].reshape(B, -1).astype(bool))
+    rows = host[:len(fields) * B].reshape(len(fields), B)
+    return HostPlan(rows[0], rows[1], rows[2], rows[3], rows[4].astype(bool), rows[5],
+                    host[len(fields) * B:n].reshape(B, -1).astype(bool))

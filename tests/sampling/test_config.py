@@ -78,7 +78,7 @@ def test_generate_takes_a_config_and_overrides():
     b = s.generate(prompts, max_new_tokens=0, steps=3, candidates=4, seed=2)
     c = s.generate(prompts, config.replace(steps=5), steps=3)
     assert a.sequences.tolist() == b.sequences.tolist() == c.sequences.tolist()
-    assert a.config == config.replace(block_length=32) == c.config   # the default block length, resolved
+    assert a.config == config.replace(block_length=32, cache="none") == c.config   # the model defaults, resolved
     with pytest.raises(TypeError, match="config must be a DecodeConfig"):
         s.generate(prompts, {"steps": 3})
     with pytest.raises(TypeError, match="unknown decode option"):
