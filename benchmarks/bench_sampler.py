@@ -1,8 +1,11 @@
 """InfoGainSampler on the CPU: per-step latency, tokens/s, and the share of step time spent
-outside the model's forward, with backend="reference" and each fused backend.
+outside the model's forward, with backend="reference" and each fused backend; and the KV cache
+(``--cache``): native LLaDA- and SDAR-architecture random checkpoints decoded with cache none /
+prefix / dual, and threshold-parallel decoding.
 
-    python -m pytest benchmarks/bench_sampler.py          # pytest-benchmark
-    python benchmarks/bench_sampler.py                    # the table
+    python -m pytest benchmarks/bench_sampler.py          # pytest-benchmark (backends)
+    python benchmarks/bench_sampler.py                    # the backends table
+    python benchmarks/bench_sampler.py --cache            # the cache table (minutes)
 
 The model is a small random-weight BERT masked LM (vocabulary 32000, 4 layers, width 256)
 built in memory, so nothing is downloaded; prompts are token ids. At temperature > 0 the
@@ -81,8 +84,85 @@ def test_sampler(benchmark, backend, temperature):
     benchmark.extra_info.update({k: v for k, v in res.items() if k != "sequences"})
 
 
+# ---------------------------------------------------------------- the KV cache
+CACHE_CASE = dict(max_new_tokens=64, steps=64, block_length=16, candidates=8, position_temperature=0.2,
+                  variant="info_gain", seed=0)
+CACHE_PROMPT = 192
+CACHE_MODEL = dict(layers=8, hidden=256)            # ~74M parameters, most in the [V, D] embedding and head
+
+
+def cache_checkpoints(out: str) -> dict:
+    """Random native LLaDA and SDAR checkpoints (the authors' configs, real vocabularies) from
+    ../shared/upstream; SDAR's attention block set to the decoding block, 16."""
+    import json
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from oracle import upstream
+    dirs = upstream().build(out, families=("llada", "sdar"), **CACHE_MODEL)
+    config = json.loads((dirs["sdar"] / "config.json").read_text())
+    config["block_size"] = CACHE_CASE["block_length"]
+    (dirs["sdar"] / "config.json").write_text(json.dumps(config))
+    return dirs
+
+
+def run_cache(model, tok, prompt: list[int], **kw) -> dict:
+    """Decode once, counting the tokens each forward runs through the model and the cache's bytes."""
+    from igkernels.models.layers import KVCache
+    tokens, cache_bytes = [0], [0]
+    full, window, store = type(model).hidden_states, type(model).window_states, KVCache.store
+
+    def count_full(self, ids, *a, **k):
+        tokens[0] += ids.numel()
+        return full(self, ids, *a, **k)
+
+    def count_window(self, ids, *a, **k):
+        tokens[0] += ids.numel()
+        return window(self, ids, *a, **k)
+
+    def count_store(self, *a, **k):
+        store(self, *a, **k)
+        cache_bytes[0] = max(cache_bytes[0], self.nbytes())
+
+    type(model).hidden_states, type(model).window_states, KVCache.store = count_full, count_window, count_store
+    try:
+        t0 = time.perf_counter()
+        out = igk.InfoGainSampler(model, tok).generate([prompt], return_history=True, **{**CACHE_CASE, **kw})
+        seconds = time.perf_counter() - t0
+    finally:
+        type(model).hidden_states, type(model).window_states, KVCache.store = full, window, store
+    steps = len(out.history)
+    return dict(steps=steps, tokens_per_step=tokens[0] / steps, tok_s=CACHE_CASE["max_new_tokens"] / seconds,
+                seconds=seconds, cache_mib=cache_bytes[0] / 2 ** 20, sequence=out.sequences[0],
+                canvases=sum(sum(h["canvases"]) for h in out.history))
+
+
+def cache_main(out: str) -> int:
+    dirs = cache_checkpoints(out)
+    g = torch.Generator().manual_seed(2)
+    print(f"KV cache, {torch.get_num_threads()} threads: prompt {CACHE_PROMPT} + {CACHE_CASE}")
+    print(f"{'model':<7} {'params':>7} {'cache':<7} {'mode':<9} {'steps':>5} {'tokens/step':>12} {'tok/s':>7} "
+          f"{'vs none':>8} {'cache MiB':>10} {'canvases':>9} {'same as none':>13}")
+    for family in ("llada", "sdar"):
+        model, tok = igk.load(dirs[family])
+        prompt = torch.randint(0, 1000, (CACHE_PROMPT,), generator=g).tolist()
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        base = None
+        for cache, mode in (("none", {}), ("prefix", {}), ("dual", {}),
+                            ("dual", dict(threshold=0.9, threshold_mode="parallel"))):
+            r = run_cache(model, tok, prompt, cache=cache, **mode)
+            base = base or r
+            label = "parallel" if mode else "-"
+            print(f"{family:<7} {params:>6.1f}M {cache:<7} {label:<9} {r['steps']:>5} {r['tokens_per_step']:>12.0f} "
+                  f"{r['tok_s']:>7.2f} {r['tok_s'] / base['tok_s']:>7.2f}x {r['cache_mib']:>10.1f} "
+                  f"{r['canvases']:>9} {str(torch.equal(r['sequence'], base['sequence'])):>13}", flush=True)
+    return 0
+
+
 def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
+    if "--cache" in sys.argv[1:]:
+        import tempfile
+        return cache_main(tempfile.mkdtemp(prefix="igk-cache-"))
     run(BACKENDS[0], 0.0)      # warm-up (model build, first-call allocations)
     print(f"InfoGainSampler on CPU ({torch.get_num_threads()} threads): BERT-like V={VOCAB}, 4x256, "
           f"B={len(PROMPT_LENGTHS)} prompts {PROMPT_LENGTHS}, {CASE}")

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"decoding steps per prompt (default per task: {DEFAULT_STEPS})")
     parser.add_argument("--reveal", type=int, default=None,
                         help=f"digits each prompt keeps from its solution (default per task: {tasks.DEFAULT_REVEAL})")
-    add_decode_options(parser, ("candidates", "position_temperature", "threshold", "backend"))
+    add_decode_options(parser, ("candidates", "position_temperature", "threshold", "threshold_mode", "cache",
+                                "backend"))
     parser.add_argument("--model", default=str(MODEL_DIR), help="model directory (default: the embedded one)")
     parser.add_argument("--out", default=".", help="directory for the figure (default: current directory)")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG")
