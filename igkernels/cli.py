@@ -12,8 +12,10 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
+import os
 import sys
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .sampling.config import DecodeConfig
 
@@ -38,9 +40,17 @@ def add_decode_options(parser: argparse.ArgumentParser, names: Iterable[str] | N
 
 
 def decode_config(args: argparse.Namespace, **fixed) -> DecodeConfig:
-    """The DecodeConfig of parsed ``add_decode_options`` flags (``fixed`` sets the rest)."""
-    names = {f.name for f in dataclasses.fields(DecodeConfig)}
-    return DecodeConfig(**{**{k: v for k, v in vars(args).items() if k in names}, **fixed})
+    """The DecodeConfig of parsed ``add_decode_options`` flags (``fixed`` sets the rest); a bad
+    value raises the option's error with the flag's name."""
+    fields = {f.name: f for f in dataclasses.fields(DecodeConfig)}
+    try:
+        return DecodeConfig(**{**{k: v for k, v in vars(args).items() if k in fields}, **fixed})
+    except (ValueError, TypeError) as exc:
+        name = str(exc).split()[0]
+        if name not in fields or name in fixed:
+            raise
+        flag = fields[name].metadata.get("flag", "--" + name.replace("_", "-"))
+        raise type(exc)(flag + str(exc)[len(name):]) from None
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -64,8 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="igkernels", description="Info-Gain decoding of masked diffusion LMs")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
-    sub.add_parser("demo", help="decode held-out puzzles with the embedded model under every variant and compare them", add_help=False)
+    sub.add_parser("demo", add_help=False,
+                   help="decode held-out puzzles with the embedded model under every variant and compare them")
     return parser
+
+
+def strict_json(obj: Any, **kw) -> str:
+    """JSON every parser accepts: non-finite floats (a duplicate candidate's J = -inf) become null."""
+    def finite(x):
+        if isinstance(x, float):
+            return x if math.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [finite(v) for v in x]
+        return x
+    return json.dumps(finite(obj), allow_nan=False, **kw)
+
+
+def check_device_and_backend(device: str, backend: str | None) -> None:
+    """Fail before any work, naming the flag, when --device or --backend cannot run here."""
+    import torch
+
+    from .backends import registry
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device!r}: no CUDA device is visible to torch here")
+    if backend is not None:
+        try:
+            registry.resolve("softmax_entropy", backend, dev.type)
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"--backend {backend!r}: {exc}") from None
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -73,19 +115,21 @@ def _generate(args: argparse.Namespace) -> int:
     from .sampling import InfoGainSampler
 
     config = decode_config(args, progress=not args.no_progress and not args.json)
+    check_device_and_backend(args.device, config.backend)
     model, tokenizer = load(args.model, device=args.device, dtype=args.dtype, native=not args.remote_code)
     sampler = InfoGainSampler(model, tokenizer, mask_id=args.mask_id, adapter=args.adapter)
     out = sampler.generate(args.prompt, config)
+    starts = out.prompt_lengths if out.config.max_new_tokens > 0 else [0] * len(args.prompt)  # infilling: all
     results = [{"prompt": p, "text": out.texts[i] if out.texts is not None else None,
-                "tokens": out.sequences[i, out.prompt_lengths[i]:out.lengths[i]].tolist(),
+                "tokens": out.sequences[i, starts[i]:out.lengths[i]].tolist(),
                 "cumulative_entropy": float(out.cumulative_entropy[i]),
                 "lookahead_steps": int(out.lookahead_steps[i]), "bypass_steps": int(out.bypass_steps[i])}
                for i, p in enumerate(args.prompt)]
     if args.json:
-        doc = {"model": args.model, "config": config.to_dict(), "num_forward": out.num_forward, "results": results}
+        doc = {"model": args.model, "config": out.config.to_dict(), "num_forward": out.num_forward, "results": results}
         if config.return_history:
             doc["history"] = out.history
-        print(json.dumps(doc))
+        print(strict_json(doc))
         return 0
     for i, r in enumerate(results):
         print(f"=== [{i}] {r['prompt']}")
@@ -97,25 +141,25 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``igkernels`` console script; returns the exit status."""
+    """Entry point of the ``igkernels`` console script; returns the exit status: 0, 2 for a user
+    error (one line on stderr naming the flag or path; IGK_DEBUG=1 shows the traceback), 130 on
+    Ctrl-C."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if argv[:1] == ["demo"]:
-        try:
-            demo = importlib.import_module("igkernels.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != "igkernels.demo":
-                raise
-            print("igkernels demo: igkernels/demo is not installed in this version", file=sys.stderr)
-            return 2
-        demo_parser = argparse.ArgumentParser(prog="igkernels demo")
-        demo.add_arguments(demo_parser)
-        return int(demo.run(demo_parser.parse_args(argv[1:])) or 0)
-    args = parser.parse_args(argv)
+    command = argv[0] if argv else "igkernels"
     try:
-        return _generate(args)
-    except (ValueError, TypeError) as exc:
-        print(f"igkernels generate: error: {exc}", file=sys.stderr)
+        if argv[:1] == ["demo"]:
+            demo = importlib.import_module("igkernels.demo")
+            demo_parser = argparse.ArgumentParser(prog="igkernels demo")
+            demo.add_arguments(demo_parser)
+            return int(demo.run(demo_parser.parse_args(argv[1:])) or 0)
+        return _generate(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print(f"igkernels {command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, RuntimeError, OSError) as exc:
+        if os.environ.get("IGK_DEBUG") == "1":
+            raise
+        print(f"igkernels {command}: error: {exc}", file=sys.stderr)
         return 2
 
 

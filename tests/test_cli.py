@@ -51,3 +51,57 @@ def test_module_entry_point_lists_subcommands():
     res = subprocess.run([sys.executable, "-m", "igkernels.cli", "--help"], capture_output=True, text=True,
                          timeout=300, cwd=root)
     assert res.returncode == 0 and "generate" in res.stdout and "demo" in res.stdout
+
+
+EMBEDDED = str(Path(__file__).resolve().parents[1] / "igkernels" / "demo" / "data" / "igk-tiny-mdm")
+
+
+@pytest.mark.parametrize("args, names", [
+    (["generate", "--model", "/no/such/dir", "--prompt", "x"], "/no/such/dir: no such checkpoint"),
+    (["generate", "--model", "/", "--prompt", "x"], "config.json: no such file"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--device", "bogus"], "--device 'bogus'"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--device", "cuda"], "--device 'cuda'"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--backend", "cuda"], "--backend 'cuda'"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--backend", "bogus"], "--backend 'bogus'"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--candidates", "0"], "--candidates must be >= 1"),
+    (["generate", "--model", EMBEDDED, "--prompt", "1", "--temperature", "1e40"], "--temperature must be 0 or in"),
+    (["generate", "--model", EMBEDDED, "--prompt", "12", "--mask-id", "999", "--max-new-tokens", "0"],
+     "mask_id 999 is outside the model's vocabulary of 17"),
+    (["generate", "--model", EMBEDDED, "--prompt", "12", "--max-new-tokens", "0"], "holds no mask token"),
+    (["demo", "--candidates", "0"], "--candidates must be >= 1"),
+    (["demo", "--steps", "0"], "--steps must be >= 1"),
+    (["demo", "--steps", "-1"], "--steps must be >= 1"),
+    (["demo", "--backend", "bogus"], "--backend 'bogus'"),
+    (["demo", "--reveal", "99"], "--reveal must be in"),
+    (["demo", "--out", "/proc/1/nope"], "--out '/proc/1/nope'"),
+])
+def test_user_errors_are_one_line_naming_the_flag_or_path(args, names, capsys):
+    if "--device" in args and "cuda" in args:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and names in err[0] and "Traceback" not in err[0], err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_generate", interrupt)
+    assert cli.main(["generate", "--model", EMBEDDED, "--prompt", "1"]) == 130
+    assert capsys.readouterr().err.strip() == "igkernels generate: interrupted"
+
+
+def test_json_is_strict_and_infilling_reports_its_tokens(capsys):
+    """History J of a duplicate candidate is -inf: null in strict JSON. Infilling (no new tokens)
+    reports the decoded canvas, and the embedded tokenizer joins characters without spaces."""
+    rc = cli.main(["generate", "--model", EMBEDDED, "--prompt", "[MASK][MASK]*7=[MASK][MASK]1", "--max-new-tokens",
+                   "0", "--steps", "2", "--candidates", "8", "--position-temperature", "0.05", "--json", "--history"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    r = doc["results"][0]
+    assert len(r["tokens"]) == 8 and " " not in r["text"] and len(r["text"]) == 8
+    Js = [j for h in doc["history"] for c in h["candidates"] if c for j in c["J"]]
+    assert None in Js                         # a duplicate's -inf, written as null

@@ -42,11 +42,12 @@ tasks = _load_tasks()
 
 def build_tokenizer():
     """Character-level WordLevel tokenizer over ``tasks.VOCAB``; '[MASK]' etc. are special tokens."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(vocab=dict(tasks.TOKEN_ID), unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.decoder = decoders.Fuse()    # characters back together, without spaces
     tok.add_special_tokens(tasks.SPECIAL_TOKENS)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="[PAD]", mask_token="[MASK]", eos_token="[EOS]",

@@ -10,13 +10,13 @@ cumulative entropy and the order in which one example was decoded.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
-from ..cli import add_decode_options, decode_config
+from ..cli import add_decode_options, decode_config, strict_json
 from ..sampling import VARIANTS
 from . import tasks
 
@@ -169,23 +169,44 @@ def save_figure(results: list[dict], examples: dict[str, list[tasks.Example]], p
     return path
 
 
+def check_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(variants, tasks) of the demo's flags; a bad flag raises ValueError naming it, before any work."""
+    from ..cli import check_device_and_backend
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"--variants must name some of {', '.join(VARIANTS)}; got {args.variants!r}")
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    task_names = list(tasks.TASKS) if args.task == "all" else [args.task]
+    for task in task_names:
+        cells = tasks.digit_cells(task)
+        if args.reveal is not None and not 0 <= args.reveal < cells:
+            raise ValueError(f"--reveal must be in [0, {cells - 1}] for {task} (its solutions have {cells} digits), "
+                             f"got {args.reveal}")
+    decode_config(args, steps=args.steps or 1)        # checks every decode flag
+    check_device_and_backend("cpu", args.backend)
+    if not args.no_figure:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--out {args.out!r}: cannot create it ({exc.strerror})") from None
+        if not os.access(out, os.W_OK):
+            raise ValueError(f"--out {args.out!r}: not writable")
+    return variants, task_names
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..models import load
     from ..sampling import InfoGainSampler
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        print(f"igkernels demo: --variants must name some of {', '.join(VARIANTS)}; got {args.variants!r}",
-              file=sys.stderr)
-        return 2
-    if args.samples < 1:
-        print("igkernels demo: --samples must be >= 1", file=sys.stderr)
-        return 2
-    task_names = list(tasks.TASKS) if args.task == "all" else [args.task]
-
+    variants, task_names = check_args(args)
     started = time.perf_counter()
     model, tokenizer = load(args.model, device="cpu")
     sampler = InfoGainSampler(model, tokenizer)
@@ -193,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     results = []
     with tqdm(total=len(task_names) * len(variants), desc="igkernels demo", unit="run", file=sys.stderr) as bar:
         for task in task_names:
-            steps = args.steps or DEFAULT_STEPS[task]
+            steps = args.steps if args.steps is not None else DEFAULT_STEPS[task]
             for variant in variants:
                 bar.set_postfix_str(f"{task}/{variant}")
                 config = decode_config(args, max_new_tokens=0, steps=steps, variant=variant, seed=args.seed,
@@ -211,10 +232,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         keep = ("task", "variant", "n", "correct", "accuracy", "ci95", "cumulative_entropy",
                 "canvases_per_sample", "model_calls", "wall_s", "steps", "config")
-        print(json.dumps({"model": str(args.model), "seed": args.seed, "samples": args.samples,
-                          "candidates": args.candidates, "position_temperature": args.position_temperature,
-                          "threshold": args.threshold, "results": [{k: r[k] for k in keep} for r in results],
-                          "figure": str(figure) if figure else None, "total_s": total}, indent=2))
+        print(strict_json({"model": str(args.model), "seed": args.seed, "samples": args.samples,
+                           "candidates": args.candidates, "position_temperature": args.position_temperature,
+                           "threshold": args.threshold, "results": [{k: r[k] for k in keep} for r in results],
+                           "figure": str(figure) if figure else None, "total_s": total}, indent=2))
     else:
         print(format_table(results))
         for task in task_names:

@@ -138,6 +138,11 @@ def make_prompt(solution: str, reveal: int, rng: random.Random) -> str:
     return "".join(ch if (i in keep or not ch.isdigit()) else MASK_CHAR for i, ch in enumerate(solution))
 
 
+def digit_cells(task: str) -> int:
+    """Digits of one solution of ``task`` (a prompt reveals fewer)."""
+    return sum(ch.isdigit() for ch in split(task)[1][0])
+
+
 def held_out_set(task: str, n: int, seed: int = 0, reveal: int | None = None) -> list[Example]:
     """``n`` prompts built from held-out solutions (cycled if ``n`` exceeds them), seeded."""
     reveal = DEFAULT_REVEAL[task] if reveal is None else reveal

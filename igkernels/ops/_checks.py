@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from . import deferred
 
 LOGIT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: A positive temperature lies in [1e-30, 1e30]: kernels use it in fp32, where temperature x
+#: Gumbel noise (|g| < 17) and confidence / temperature must stay finite and nonzero.
+TEMPERATURE_RANGE = (1e-30, 1e30)
 U32 = 2 ** 32
 U64 = 2 ** 64
 MAX_STREAMS = 2 ** 24
@@ -52,12 +56,25 @@ def same_device(name: str, x: torch.Tensor, ref: torch.Tensor, ref_name: str) ->
         raise ValueError(f"{name} is on {x.device} but {ref_name} is on {ref.device}")
 
 
+def check_temperature(name: str, x) -> float:
+    """0 (no noise: the argmax) or a number in ``TEMPERATURE_RANGE``."""
+    x = check_nonneg(name, x)
+    lo, hi = TEMPERATURE_RANGE
+    if x != 0.0 and not lo <= x <= hi:
+        raise ValueError(f"{name} must be 0 or in [{lo:g}, {hi:g}] (it is used in float32), got {x:g}")
+    return x
+
+
 def check_rows(rows, device: torch.device, tensor_name: str) -> torch.Tensor | None:
     """``rows`` as an int64 [R] tensor on ``device`` (a sequence of ints is converted), or None."""
     if rows is None:
         return None
     if not isinstance(rows, torch.Tensor):
-        rows = torch.as_tensor(list(rows), dtype=torch.int64, device=device)
+        rows = list(rows)
+        for r in rows:
+            if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
+                raise TypeError(f"rows must hold ints, got {r!r} ({type(r).__name__})")
+        rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
     check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
     if rows.device != device:
         raise ValueError(f"rows is on {rows.device} but {tensor_name} is on {device}")
@@ -85,7 +102,7 @@ def check_seed(seed, lead: tuple, num_rows: int | None, device: torch.device) ->
 
 def check_draws(num_samples, temperature, offset) -> tuple[int, float, int]:
     """The checked (num_samples, temperature, offset) of a K1-style op."""
-    return (check_int("num_samples", num_samples, 0, MAX_STREAMS), check_nonneg("temperature", temperature),
+    return (check_int("num_samples", num_samples, 0, MAX_STREAMS), check_temperature("temperature", temperature),
             check_int("offset", offset, 0, U32))
 
 

@@ -24,6 +24,8 @@ from typing import Callable, Iterator, NamedTuple
 
 import torch
 
+from .types import BadRowError
+
 NO_ERROR = 2 ** 63 - 1
 
 #: Device types whose tensors the host reads without a sync (tests widen "device" to CPU).
@@ -36,6 +38,7 @@ class _Pending(NamedTuple):
 
 
 _pending: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar("igk_pending", default=None)
+_describe: contextvars.ContextVar[Callable[[int], str] | None] = contextvars.ContextVar("igk_describe", default=None)
 
 
 def on_host(device: torch.device) -> bool:
@@ -52,8 +55,22 @@ def first_error(bad: torch.Tensor, index: torch.Tensor | None = None) -> torch.T
     return torch.where(bad.reshape(-1), index, NO_ERROR).min(0, keepdim=True).values
 
 
+@contextlib.contextmanager
+def rows_described(describe: Callable[[int], str]) -> Iterator[None]:
+    """Inside, a BadRowError an op reports also says ``describe(row)`` (what the row is to the
+    caller, e.g. a sequence and position), even when it is raised later, at a deferred check."""
+    token = _describe.set(describe)
+    try:
+        yield
+    finally:
+        _describe.reset(token)
+
+
 def report(status: int | torch.Tensor, error: Callable[[int], Exception]) -> None:
     """Raise ``error(value)`` for a status that names a row, now or at the next sync (module doc)."""
+    describe = _describe.get()
+    if describe is not None:
+        error = _described(error, describe)
     if isinstance(status, torch.Tensor):
         if not on_host(status.device):
             pending = _pending.get()
@@ -63,6 +80,15 @@ def report(status: int | torch.Tensor, error: Callable[[int], Exception]) -> Non
         status = int(status.reshape(-1)[0])
     if status != NO_ERROR:
         raise error(status)
+
+
+def _described(error: Callable[[int], Exception], describe: Callable[[int], str]) -> Callable[[int], Exception]:
+    def make(value: int) -> Exception:
+        exc = error(value)
+        if isinstance(exc, BadRowError):
+            return BadRowError(exc.row, describe(exc.row))
+        return exc
+    return make
 
 
 @contextlib.contextmanager

@@ -26,10 +26,10 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     """K1: one pass over each selected row of ``logits`` gives all of ``TokenStats``.
 
     logits:      [..., V] float32 / float16 / bfloat16, any leading shape and strides.
-    rows:        optional int64 [R] indices into the flattened leading dims; only those rows
+    rows:        optional int64 [R] indices (or a list of ints) into the flattened leading dims; only those rows
                  are read and the outputs have leading shape [R].
     num_samples: S >= 0 Gumbel-max draws per row (stream s = 0..S-1).
-    temperature: >= 0; 0 makes every draw the argmax.
+    temperature: 0 (every draw the argmax) or in [1e-30, 1e30].
     seed:        int in [0, 2**64), or an int64 tensor with one seed per row (of the leading
                  shape, or [R] when ``rows`` is given).
     offset:      step counter in [0, 2**32) of the random streams.

@@ -41,9 +41,11 @@ class Candidates(NamedTuple):
 class BadRowError(ValueError):
     """A selected logits row holds NaN or +inf, or is entirely -inf: its softmax is undefined.
 
-    ``row`` is the row's logical index (in the flattened leading dims of the logits).
+    ``row`` is the row's logical index (in the flattened leading dims of the logits); ``where``
+    says what the row is to the caller (the sampler: its sequence and position), if it said.
     """
 
-    def __init__(self, row: int):
-        super().__init__(f"logits row {row} holds NaN/+inf or is entirely -inf: its softmax is undefined")
-        self.row = row
+    def __init__(self, row: int, where: str | None = None):
+        at = f" ({where})" if where else ""
+        super().__init__(f"logits row {row}{at} holds NaN/+inf or is entirely -inf: its softmax is undefined")
+        self.row, self.where = row, where

@@ -82,8 +82,10 @@ class DecodeConfig:
         _checks.check_int("candidates", self.candidates, 1)
         if not 0 < _checks.check_nonneg("eps", self.eps) < 1:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
-        for name in ("position_temperature", "temperature", "eos_penalty", "pad_penalty", "eps"):
+        for name in ("eos_penalty", "pad_penalty", "eps"):
             self._set(name, _checks.check_nonneg(name, getattr(self, name)))
+        for name in ("position_temperature", "temperature"):
+            self._set(name, _checks.check_temperature(name, getattr(self, name)))
         if self.threshold is not None:
             self._set("threshold", _checks.check_nonneg("threshold", self.threshold))
         if self.max_forward_batch is not None:

@@ -30,7 +30,7 @@ import torch
 
 from ..models.base import Adapter
 from ..models.layers import KVCache
-from ..ops import TokenStats, linear_softmax_entropy, softmax_entropy
+from ..ops import TokenStats, deferred, linear_softmax_entropy, softmax_entropy
 from .canvas import Canvas
 from .config import DecodeConfig
 from .host import upload
@@ -209,7 +209,9 @@ class Evaluator:
             position, valid = position[:R], valid[:R]
             out, row_of = forward(lo, hi, lambda c: c)
             keys = self.canvas.seeds[upload(batch.seq[lo:hi], dev)][canvas] * 2 ** 24 + position
-            stats = self._stats(out, row_of(canvas, position), keys, offset)
+            rows = row_of(canvas, position)
+            with deferred.rows_described(_describer(rows, canvas + lo, position, batch.seq)):
+                stats = self._stats(out, rows, keys, offset)
             parts.append(RowStats(canvas + lo, position, valid, stats))
         return RowStats.cat(parts, dev)
 
@@ -283,6 +285,15 @@ class _Window(NamedTuple):
         """Flat row index into the packed output [G * L, ...] predicting ``position`` of ``canvas``."""
         offset = (position - shift).clamp(min=0) - self.start[canvas]
         return self.group[canvas] * self.length + self.slot[canvas] * self.width + offset
+
+
+def _describer(rows: torch.Tensor, canvas: torch.Tensor, position: torch.Tensor, seq: np.ndarray):
+    """What a logits row is to the caller, for a BadRowError: its sequence and position (the
+    first computed row that reads it; run only when such an error is raised)."""
+    def describe(row: int) -> str:
+        k = int((rows == row).nonzero()[0, 0])
+        return f"sequence {int(seq[int(canvas[k])])}, position {int(position[k])}"
+    return describe
 
 
 def _renumber(rows: RowStats, idx: np.ndarray) -> RowStats:

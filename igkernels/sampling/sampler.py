@@ -131,13 +131,28 @@ class InfoGainSampler:
 
     # ------------------------------------------------------------------ inputs and outputs
     def _check_lengths(self, ids: list[list[int]], G: int) -> None:
-        ctx = self.adapter.max_length
+        """Every canvas fits the model's context, holds a mask to decode, and only ids of its
+        vocabulary (an id outside it would fail deep inside the model's embedding)."""
+        a = self.adapter
+        ctx, V = a.max_length, a.vocab_size
+        if V is not None:
+            for name, ids_ in (("mask_id", [a.mask_id]), ("eos id", a.eos_ids),
+                               ("pad id", [a.pad_id] if a.pad_id is not None else [])):
+                for t in ids_:
+                    if not 0 <= t < V:
+                        raise ValueError(f"{name} {t} is outside the model's vocabulary of {V} tokens")
         for i, p in enumerate(ids):
             if len(p) + G == 0:
                 raise ValueError(f"prompts[{i}] is empty and max_new_tokens is 0: nothing to decode")
+            if G == 0 and a.mask_id not in p:
+                raise ValueError(f"prompts[{i}] holds no mask token (id {a.mask_id}) and max_new_tokens is 0: "
+                                 "nothing to decode")
             if ctx is not None and len(p) + G > ctx:
                 raise ValueError(f"prompts[{i}] has {len(p)} tokens; with max_new_tokens={G} the canvas of "
                                  f"{len(p) + G} positions exceeds the model's context of {ctx}")
+            bad = [t for t in p if not 0 <= t < V] if V is not None else []
+            if bad:
+                raise ValueError(f"prompts[{i}] holds token id {bad[0]}, outside the model's vocabulary of {V} tokens")
 
     def _texts(self, seqs: torch.Tensor, canvas: Canvas, config: DecodeConfig) -> list[str] | None:
         if self.tokenizer is None:

@@ -82,4 +82,5 @@ def test_demo_table_and_bad_variant(tmp_path, capsys):
     assert demo.run(_args(tmp_path, "--task", "mul", "--variants", "confidence", "--no-figure")) == 0
     out = capsys.readouterr().out
     assert "confidence" in out and "95% CI" in out
-    assert demo.run(_args(tmp_path, "--variants", "greedy")) == 2
+    with pytest.raises(ValueError, match="--variants must name some of"):
+        demo.run(_args(tmp_path, "--variants", "greedy"))

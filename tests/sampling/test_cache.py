@@ -122,3 +122,14 @@ def test_cache_needs_a_native_model_and_names_the_families(tmp_path_factory):
         s.generate(["the cat"], max_new_tokens=2, steps=2, cache="full")
     with pytest.raises(ValueError, match="threshold_mode must be one of"):
         s.generate(["the cat"], max_new_tokens=2, steps=2, threshold=0.5, threshold_mode="eager")
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_fused_head_with_the_cache_decodes_like_the_model_head(cache, oracle_dirs):
+    model, tok = igk.load(oracle_dirs["dream"])
+    s = igk.InfoGainSampler(model, tok)
+    kw = dict(max_new_tokens=8, steps=8, block_length=4, candidates=4, position_temperature=0.5, seed=5,
+              temperature=0.7, cache=cache)
+    plain, fused = s.generate(PROMPTS, **kw), s.generate(PROMPTS, fuse_lm_head=True, **kw)
+    assert torch.equal(plain.sequences, fused.sequences)
+    assert torch.allclose(plain.cumulative_entropy, fused.cumulative_entropy, rtol=1e-4)

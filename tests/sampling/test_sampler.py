@@ -332,3 +332,21 @@ def test_fused_lm_head_decodes_like_the_model_head(tmp_path, temperature):
 def test_fused_lm_head_needs_an_output_projection():
     with pytest.raises(TypeError, match="fuse_lm_head"):
         sampler(random_fn()).generate(PROMPTS, max_new_tokens=4, steps=4, fuse_lm_head=True)
+
+
+def test_a_bad_row_names_its_sequence_and_position():
+    """NaN logits at a masked position of the second sequence, from the second forward on."""
+    base = random_fn(5)
+    calls = []
+
+    def fn(ids, am=None):
+        out = base(ids, am)
+        calls.append(ids.shape[0])
+        if len(calls) >= 2:
+            out[-1, 5] = float("nan")
+        return out
+    s = sampler(fn)
+    with pytest.raises(igk.BadRowError, match=r"\(sequence 1, position 5\)") as err:
+        s.generate([make_tokens("the cat sat"), make_tokens("a dog ran")], max_new_tokens=6, steps=6, block_length=6,
+                   candidates=3, position_temperature=0.5, variant="confidence")
+    assert err.value.where == "sequence 1, position 5"

@@ -122,7 +122,7 @@ def test_deferred_bad_row_is_raised_at_the_next_step(monkeypatch):
             return out
 
     s = igk.InfoGainSampler(NaNLM(), None, mask_id=MASK)
-    with pytest.raises(igk.BadRowError, match="logits row"):
+    with pytest.raises(igk.BadRowError, match=r"logits row \d+ \(sequence 0, position 3\)"):
         s.generate([PROMPTS[0]], max_new_tokens=4, steps=2, block_length=4, backend="reference")
 
 

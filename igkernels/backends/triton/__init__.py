@@ -8,6 +8,9 @@ from .. import registry
 
 
 def _load():
+    import torch
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError("no CUDA device for the Triton kernels (TRITON_INTERPRET=1 runs them, slowly, on the CPU)")
     from . import ops
     return ops
 
