@@ -8,6 +8,7 @@ attention itself; a Hugging Face model gets the inputs its family's remote code 
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -201,20 +202,36 @@ class Adapter:
         return head
 
     def forward_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """Final hidden states [M, T, D]: the forward with the LM head swapped for a pass-through,
-        so the [M, T, V] logits are never computed (the sampler applies the head to masked rows)."""
+        """Final hidden states [M, T, D], without the [M, T, V] logits (the sampler applies the head
+        to masked rows). A native model returns them; a Hugging Face model's forward is stopped at
+        its LM head by a pre-hook that fires only for this call's thread, so the model is never
+        modified and other threads using it meanwhile get their logits."""
         if self.native:
             return self.model.hidden_states(input_ids, attention_mask)
-        head = self.lm_head()
-        name = next(n for n, m in self.model.named_modules() if m is head)
-        parent_name, _, attr = name.rpartition(".")
-        parent = self.model.get_submodule(parent_name)
-        setattr(parent, attr, torch.nn.Identity())
+        owner = threading.get_ident()
+
+        def stop(module, args):
+            if threading.get_ident() == owner:
+                raise _HiddenStates(args[0])
+
+        handle = self.lm_head().register_forward_pre_hook(stop)
         try:
-            return self._logits_of(self.model(**self.model_inputs(input_ids, attention_mask)), input_ids)
+            self.model(**self.model_inputs(input_ids, attention_mask))
+        except _HiddenStates as got:
+            return got.hidden
         finally:
-            setattr(parent, attr, head)
+            handle.remove()
+        raise TypeError(f"fuse_lm_head: this {self.name} model's forward never ran its output projection "
+                        "(get_output_embeddings()); decode with fuse_lm_head=False")
 
     def logit_rows(self, canvas: torch.Tensor, position: torch.Tensor, T: int) -> torch.Tensor:
         """Flat row index into logits [M, T, V] predicting ``position`` of canvas ``canvas``."""
         return canvas * T + (position - self.shift).clamp(min=0)
+
+
+class _HiddenStates(Exception):
+    """Carries the LM head's input out of a Hugging Face forward (``Adapter.forward_hidden``)."""
+
+    def __init__(self, hidden: torch.Tensor):
+        super().__init__("the LM head's input")
+        self.hidden = hidden

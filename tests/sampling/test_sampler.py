@@ -350,3 +350,38 @@ def test_a_bad_row_names_its_sequence_and_position():
         s.generate([make_tokens("the cat sat"), make_tokens("a dog ran")], max_new_tokens=6, steps=6, block_length=6,
                    candidates=3, position_temperature=0.5, variant="confidence")
     assert err.value.where == "sequence 1, position 5"
+
+
+def test_fused_head_is_safe_with_another_thread_using_the_model():
+    """Two threads share one Hugging Face model, one fused, one not: every run decodes as it does
+    alone (the head is never swapped out under the other thread)."""
+    import threading
+
+    from transformers import AutoModelForMaskedLM
+
+    from igkernels.demo import MODEL_DIR
+    model = AutoModelForMaskedLM.from_pretrained(MODEL_DIR).eval()
+    _, tok = load(MODEL_DIR)
+    prompts = ["[MASK][MASK]*7=[MASK][MASK]1", "1[MASK][MASK][MASK]|[MASK][MASK][MASK]2"]
+    kw = dict(max_new_tokens=0, steps=4, candidates=4, position_temperature=0.3, temperature=0.5, seed=1)
+    alone = {fused: InfoGainSampler(model, tok).generate(prompts, fuse_lm_head=fused, **kw).sequences
+             for fused in (False, True)}
+    results, errors = {False: [], True: []}, []
+
+    def work(fused):
+        s = InfoGainSampler(model, tok)
+        try:
+            for _ in range(25):
+                results[fused].append(s.generate(prompts, fuse_lm_head=fused, **kw).sequences)
+        except Exception as exc:   # recorded, then asserted on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(fused,)) for fused in (False, True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert torch.equal(alone[False], alone[True])
+    for fused in (False, True):
+        assert len(results[fused]) == 25 and all(torch.equal(r, alone[fused]) for r in results[fused])
