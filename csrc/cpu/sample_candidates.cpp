@@ -2,10 +2,12 @@
 //     conf_t                          c = 0, or tau = 0
 //     conf_t / tau + g_t              c >= 1, g_t = gumbel(philox(key_b, (t>>2, ctr_b, c | 1<<24, offset))[t&3])
 // (fp32 true division, then the add), and takes the k best positions in the total order
-// (score desc, position asc), invalid positions scoring -inf, then drops the invalid
-// ones. Taking the Gumbel top-k of conf / tau samples k positions without replacement
-// from softmax(conf / tau). NaN scores rank highest (+inf), as they do in torch.sort.
-// Selection is std::partial_sort over the T scores of one (b, c): O(T log k).
+// (valid first, score desc, position asc), then drops the invalid ones: a valid position is
+// chosen even at -inf. Taking the Gumbel top-k of conf / tau samples k positions without
+// replacement from softmax(conf / tau). NaN scores rank highest (+inf), as they do in
+// torch.sort. Selection is std::partial_sort over the T scores of one (b, c): O(T log k).
+// Candidate c is unique when no c' < c has the same row: the rows of a sequence are sorted
+// (lexicographically, then by candidate), so that is the first of each run, O(N log N).
 #include "sample_candidates.h"
 
 #include <math.h>
@@ -44,10 +46,11 @@ void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, in
                     x = x / tau + gumbel_from_word(w[t & 3]);
                 }
                 if (x != x) x = INFINITY;
-                score[(size_t)t] = ok[t] ? x : -INFINITY;
+                score[(size_t)t] = x;
                 order[(size_t)t] = t;
             }
             std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t z) {
+                if (ok[a] != ok[z]) return ok[a] > ok[z];
                 return score[(size_t)a] > score[(size_t)z] || (score[(size_t)a] == score[(size_t)z] && a < z);
             });
             int64_t* out = positions + bc * k;
@@ -57,14 +60,21 @@ void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, in
             std::sort(out, out + n);
             for (; n < k; ++n) out[n] = -1;
         }
-#pragma omp for schedule(static)
-        for (int64_t bc = 0; bc < B * N; ++bc) {
-            const int64_t b = bc / N, c = bc % N;
-            const int64_t* mine = positions + bc * k;
-            bool first = true;
-            for (int64_t e = 0; e < c && first; ++e)
-                first = !std::equal(mine, mine + k, positions + (b * N + e) * k);
-            unique[bc] = first;
+        std::vector<int64_t> rows((size_t)N);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t* first = positions + b * N * k;
+            for (int64_t c = 0; c < N; ++c) rows[(size_t)c] = c;
+            std::sort(rows.begin(), rows.end(), [&](int64_t a, int64_t z) {
+                const int64_t *ra = first + a * k, *rz = first + z * k;
+                const auto diff = std::mismatch(ra, ra + k, rz);
+                return diff.first != ra + k ? *diff.first < *diff.second : a < z;
+            });
+            for (int64_t i = 0; i < N; ++i) {
+                const int64_t c = rows[(size_t)i];
+                unique[b * N + c] = i == 0 || !std::equal(first + c * k, first + (c + 1) * k,
+                                                          first + rows[(size_t)i - 1] * k);
+            }
         }
     }
 }

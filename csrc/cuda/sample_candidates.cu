@@ -6,12 +6,13 @@
 // with g = gumbel(philox(key_b, (t >> 2, ctr_b, c | 1 << 24, offset))[t & 3]) (philox.cuh), and
 // takes the k largest scores of the valid positions, ties to the lower position.
 //
-// Order: as in the reference, invalid positions score -inf and compete with the valid ones
-// under the total order (score desc, position asc); a chosen invalid position becomes -1.
-// Each (score, t) becomes one 64-bit key: the float's bits mapped to an order-preserving
-// unsigned integer in the high word, ~t in the low word, so "larger key" is exactly that
-// order and every key is distinct. One block per sequence sorts the keys of each candidate
-// in shared memory (bitonic, descending), keeps the first k, re-sorts their positions
+// Order: as in the reference, the total order (valid first, score desc, position asc); a chosen
+// invalid position becomes -1. Each (score, t) becomes one 64-bit key: the float's bits mapped
+// to an order-preserving unsigned integer in the high word (0 when invalid: below every valid
+// score, -inf included; NaN as +inf and -0 as +0, as torch.sort compares them), ~t in the low
+// word, so "larger key" is exactly that order and every key is distinct. One block per
+// sequence sorts the keys of each candidate in shared memory (bitonic, descending), keeps the
+// first k, re-sorts their positions
 // ascending (invalid ones as T, so they land last and print as -1), and finally compares each
 // candidate's row with the earlier ones of its sequence to flag duplicates.
 #include <climits>
@@ -26,9 +27,13 @@ namespace {
 
 constexpr int64_t kMaxSortKeys = 16384;  // 128 KiB of keys in shared memory
 
-__device__ __forceinline__ uint64_t order_key(float score, uint32_t t) {
-  uint32_t u = __float_as_uint(score);
-  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+__device__ __forceinline__ uint64_t order_key(float score, bool valid, uint32_t t) {
+  uint32_t u = 0;
+  if (valid) {
+    if (score != score) score = INFINITY;
+    u = __float_as_uint(score == 0.f ? 0.f : score);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // > 0: ~u == 0 only for a negative NaN
+  }
   return (static_cast<uint64_t>(u) << 32) | (0xFFFFFFFFu - t);
 }
 
@@ -88,7 +93,7 @@ __global__ void __launch_bounds__(1024) sample_candidates_kernel(const CandArgs 
         if (t < a.T) {
           float score = conf[t];
           if (noisy) score = __fadd_rn(__fdiv_rn(score, a.tau), gumbel_from_word(w.w[e]));
-          kv = order_key(valid[t] ? score : -INFINITY, static_cast<uint32_t>(t));
+          kv = order_key(score, valid[t] != 0, static_cast<uint32_t>(t));
         }
         s_keys[t] = kv;
       }
@@ -115,7 +120,8 @@ __global__ void __launch_bounds__(1024) sample_candidates_kernel(const CandArgs 
     bool uniq = true;
     for (int c2 = 0; c2 < c && uniq; ++c2) {
       bool same = true;
-      for (int i = 0; i < a.k && same; ++i) same = rows[static_cast<int64_t>(c) * a.k + i] == rows[static_cast<int64_t>(c2) * a.k + i];
+      for (int i = 0; i < a.k && same; ++i)
+        same = rows[static_cast<int64_t>(c) * a.k + i] == rows[static_cast<int64_t>(c2) * a.k + i];
       uniq = !same;
     }
     a.unique[static_cast<int64_t>(b) * a.N + c] = uniq;

@@ -57,18 +57,21 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Ten
     """
     f32 = _selected_rows(logits, rows).float()
     f = f32.double()
-    lse = torch.logsumexp(f, -1)
     top2 = f.topk(min(2, f.shape[-1]), dim=-1).values
-    second = top2[:, -1] if f.shape[-1] > 1 else torch.full_like(lse, float("-inf"))
+    m = top2[:, :1]
+    second = top2[:, 1:] if f.shape[-1] > 1 else torch.full_like(m, float("-inf"))
+    # p_v = exp(f_v - m) / z rather than exp(f_v - logsumexp): m + log z loses log z to
+    # rounding once |m| is beyond ~1e15, and a tie at the top would read as probability 1.
+    z = torch.exp(f - m).sum(-1, keepdim=True)
     samples = gumbel_max_tokens(f32, keys, ctr, num_samples, temperature, offset)
     return TokenStats(
         entropy=entropy(f).float(),
-        logsumexp=lse.float(),
-        max_prob=torch.exp(top2[:, 0] - lse).float(),
+        logsumexp=torch.logsumexp(f, -1).float(),
+        max_prob=(1 / z[:, 0]).float(),
         argmax=f32.argmax(-1),
-        second_prob=torch.exp(second - lse).float(),
+        second_prob=(torch.exp(second - m) / z)[:, 0].float(),
         samples=samples,
-        sample_prob=torch.exp(f.gather(-1, samples) - lse[:, None]).float(),
+        sample_prob=(torch.exp(f.gather(-1, samples) - m) / z).float(),
     ), first_error(_bad_rows(f32))
 
 
@@ -96,9 +99,11 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num
     tau = torch.tensor(position_temperature, dtype=torch.float32)
     noisy = confidence / tau + philox.gumbel(words) if position_temperature > 0 else confidence.clone()
     scores = torch.cat([confidence[:, :1], noisy[:, 1:]], dim=1)
-    scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
-    # Stable descending sort: among equal scores the lowest position comes first.
-    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
+    # The order (valid first, score descending, lower position first): two stable sorts, the
+    # last by validity, so a valid position is taken before any invalid one, even at -inf.
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
+    invalid = (~valid)[:, None, :].expand(B, N, T).gather(-1, order)
+    order = order.gather(-1, torch.sort(invalid.to(torch.uint8), dim=-1, stable=True).indices)[..., :k]
     kk = order.shape[-1]
     chosen_valid = valid[:, None, :].expand(B, N, T).gather(-1, order)
     positions = torch.where(chosen_valid, order, torch.full_like(order, T))
@@ -106,10 +111,24 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num
     positions = torch.where(positions == T, -1, positions)
     if kk < k:
         positions = torch.cat([positions, positions.new_full((B, N, k - kk), -1)], dim=-1)
-    same = (positions[:, :, None, :] == positions[:, None, :, :]).all(-1)      # [B, N, N]
-    earlier = torch.ones(N, N, dtype=torch.bool, device=valid.device).tril(-1)
-    unique = ~(same & earlier).any(-1)
-    return Candidates(positions=positions, unique=unique)
+    return Candidates(positions=positions, unique=first_of_equal_rows(positions))
+
+
+def first_of_equal_rows(positions: torch.Tensor) -> torch.Tensor:
+    """unique [B, N]: whether row c of positions [B, N, k] differs from every row c' < c.
+
+    Sorting the rows lexicographically (k stable passes, last key first) puts equal rows next
+    to each other in candidate order, so the first of each run is the unique one: O(N log N)
+    per sequence where comparing every pair would hold [B, N, N] flags."""
+    B, N, k = positions.shape
+    order = torch.arange(N, device=positions.device).expand(B, N)
+    for j in reversed(range(k)):
+        column = positions[:, :, j].gather(1, order)
+        order = order.gather(1, torch.sort(column, dim=1, stable=True).indices)
+    rows = positions.gather(1, order[:, :, None].expand(B, N, k))
+    starts = torch.ones(B, N, dtype=torch.bool, device=positions.device)
+    starts[:, 1:] = (rows[:, 1:] != rows[:, :-1]).any(-1)
+    return torch.empty_like(starts).scatter_(1, order, starts)
 
 
 def linear_softmax_entropy(hidden: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

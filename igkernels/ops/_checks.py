@@ -21,6 +21,9 @@ TEMPERATURE_RANGE = (1e-30, 1e30)
 U32 = 2 ** 32
 U64 = 2 ** 64
 MAX_STREAMS = 2 ** 24
+#: num_candidates <= 1024: each candidate costs a forward of a whole canvas, so more than this is
+#: beyond any decoding budget, and the kernels keep a sequence's candidates in one block or tile.
+MAX_CANDIDATES = 1024
 
 
 def check_tensor(name: str, x, *, dtypes=None, dim=None) -> torch.Tensor:

@@ -24,15 +24,18 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
 
     confidence: [B, T] float32, or [B, N, T] with one confidence row per candidate.
     valid:      [B, T] bool; invalid positions are never chosen.
-    k >= 1, num_candidates = N >= 1, position_temperature 0 or in [1e-30, 1e30].
+    k >= 1, 1 <= num_candidates = N <= 1024, position_temperature 0 or in [1e-30, 1e30].
     seed:       int, or int64 tensor [B] with one seed per sequence.
     Candidate 0 is the noiseless top-k of its confidence; candidate c >= 1 takes the top-k of
-    confidence / position_temperature + Gumbel noise (stream c).
+    confidence / position_temperature + Gumbel noise (stream c). The order is valid positions
+    first (a valid position is chosen even at -inf confidence), then score descending, then the
+    lower position; -1 only where fewer than k positions are valid. Duplicates are found by
+    sorting the rows: O(N log N) per sequence.
     Returns Candidates(positions [B, N, k] ascending with -1 padding, unique [B, N]).
     Raises ValueError if ``confidence`` holds NaN (when: as ``softmax_entropy``'s bad rows).
     """
     k = _checks.check_int("k", k, 1)
-    N = _checks.check_int("num_candidates", num_candidates, 1, _checks.MAX_STREAMS)
+    N = _checks.check_int("num_candidates", num_candidates, 1, _checks.MAX_CANDIDATES + 1)
     tau = _checks.check_temperature("position_temperature", position_temperature)
     offset = _checks.check_int("offset", offset, 0, _checks.U32)
     _checks.check_tensor("confidence", confidence, dtypes=(torch.float32,), dim=(2, 3))

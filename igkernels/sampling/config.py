@@ -42,7 +42,7 @@ class DecodeConfig:
                                           "one extra block decoded first (default: 32, or a block-diffusion "
                                           "model's attention block size)")
     variant: str = _opt("info_gain", "decoding rule: " + " | ".join(VARIANTS), choices=tuple(VARIANTS))
-    candidates: int = _opt(8, "N >= 1 candidate actions per lookahead step")
+    candidates: int = _opt(8, "1 <= N <= 1024 candidate actions per lookahead step")
     position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
     threshold: float | None = _opt(None, "confidence threshold gamma (default: off)")
     threshold_mode: str = _opt("bypass", "what the threshold does: bypass (commit up to k confident positions "
@@ -79,7 +79,7 @@ class DecodeConfig:
         _checks.check_int("steps", self.steps, 1)
         if self.block_length is not None:
             _checks.check_int("block_length", self.block_length, 1)
-        _checks.check_int("candidates", self.candidates, 1)
+        _checks.check_int("candidates", self.candidates, 1, _checks.MAX_CANDIDATES + 1)
         if not 0 < _checks.check_nonneg("eps", self.eps) < 1:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
         for name in ("eos_penalty", "pad_penalty", "eps"):

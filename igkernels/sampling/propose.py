@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 
 from ..backends import philox
+from ..backends.reference import first_of_equal_rows
 from ..ops import sample_candidates
 from .schedule import LOOKAHEAD, StepPlan
 from .stats import PositionStats
@@ -57,8 +58,7 @@ def candidate_positions(plan: StepPlan, stats: PositionStats, strategy: Strategy
     T = stats.max_prob.shape[1]
     positions = torch.where(kept < 0, T, kept).sort(-1).values
     positions = torch.where(positions == T, -1, positions)
-    same = (positions[:, :, None, :] == positions[:, None, :, :]).all(-1)                  # [B, Nc, Nc]
-    return positions, ~(same & torch.ones_like(same[0]).tril(-1)).any(-1)
+    return positions, first_of_equal_rows(positions)
 
 
 def _by_score(positions: torch.Tensor, score: torch.Tensor, seeds: torch.Tensor, step: int, tau: float

@@ -85,6 +85,40 @@ def test_fused_equals_reference_with_ties_and_long_rows(fused, B, T, k, N, tau, 
     assert torch.equal(got2.positions.cpu(), want.positions)
 
 
+@pytest.mark.parametrize("tau", [0.0, 0.3])
+def test_valid_positions_at_minus_inf_come_before_invalid_ones(backend, tau, gen):
+    """A valid position is chosen even at -inf confidence (and -0 ties +0): -1 only where fewer
+    than k positions are valid."""
+    B, T, k, N = 4, 23, 5, 6
+    conf = torch.rand(B, T, generator=gen)
+    conf[torch.rand(B, T, generator=gen) < 0.5] = float("-inf")
+    conf[:, 3], conf[:, 9] = -0.0, 0.0
+    conf[0] = float("-inf")                               # a sequence scored -inf everywhere
+    valid = torch.rand(B, T, generator=gen) < 0.5
+    valid[:, :2] = False                                  # invalid positions first, where ties go
+    args = dict(k=k, num_candidates=N, position_temperature=tau, seed=7, offset=1)
+    got = cpu(igk.sample_candidates(backend.put(conf), backend.put(valid), backend=backend.backend, **args))
+    assert torch.equal(got.positions[:, 0], _topk_reference_free(conf, valid, k))
+    assert torch.equal((got.positions >= 0).sum(-1), valid.sum(-1).clamp(max=k)[:, None].expand(B, N))
+    assert torch.equal(got.positions, igk.sample_candidates(conf, valid, backend="reference", **args).positions)
+
+
+@pytest.mark.parametrize("N", [1024, 300])
+def test_many_candidates_flag_duplicates_by_sorting(backend, N, gen):
+    """Up to the 1024-candidate bound: unique = no earlier equal row, without [N, N] work."""
+    if backend.interpreted:
+        pytest.skip("the interpreter runs this tile too slowly; the GPU run covers it")
+    B, T, k = 2, 6, 2                                      # 15 possible sets: most candidates repeat
+    conf, valid = torch.rand(B, T, generator=gen), torch.ones(B, T, dtype=torch.bool)
+    valid[1, 4:] = False
+    cand = cpu(igk.sample_candidates(backend.put(conf), backend.put(valid), k=k, num_candidates=N,
+                                     position_temperature=2.0, seed=3, backend=backend.backend))
+    pos = cand.positions
+    same = (pos[:, :, None, :] == pos[:, None, :, :]).all(-1)
+    assert torch.equal(cand.unique, ~(same & torch.ones(N, N, dtype=torch.bool).tril(-1)).any(-1))
+    assert 1 < int(cand.unique[0].sum()) <= 15 and int(cand.unique[1].sum()) <= 6
+
+
 def test_reproducible_and_layout_free_with_seed_tensor(backend, gen):
     conf, valid = _inputs(4, 50, gen)
     valid[:] = True
@@ -130,6 +164,7 @@ def test_top1_follows_softmax_of_confidence_over_tau(backend, gen):
 @pytest.mark.parametrize("kwargs,exc,word", [
     (dict(k=0), ValueError, "k must"),
     (dict(num_candidates=0), ValueError, "num_candidates"),
+    (dict(num_candidates=1025), ValueError, r"num_candidates must be in \[1, 1025\)"),
     (dict(position_temperature=-0.1), ValueError, "position_temperature"),
     (dict(position_temperature=float("nan")), ValueError, "position_temperature"),
     (dict(k=1.5), TypeError, "k must"),

@@ -4,13 +4,13 @@ Math: for sequence b the program holds a [N, T] tile of scores
     score[0, t] = conf[b, 0, t]
     score[c, t] = conf[b, c, t] / tau + g[c, t]          (c >= 1, tau > 0; IEEE division)
     g[c, t]     = Gumbel(philox(key_b, (t >> 2, ctr_b, c | 1 << 24, offset))[t & 3])
-and score = -inf where t is not valid. The reference takes the first k of a stable
-descending sort over all T positions (so among equal scores the lower position first,
-valid or not) and drops the invalid ones to -1. Here each (c, t) gets one int64 key that
+The reference takes the first k positions in the order (valid first, score descending, lower
+position first) and drops the invalid ones to -1. Here each (c, t) gets one int64 key that
 orders exactly like that:
     key = ord(score) << 32 | (2**31 - 1 - t) << 1 | valid
 where ord maps fp32 bits to int32 preserving order (x ^ 0x7FFFFFFF when negative, with -0
-made +0 first), so a larger key is a larger score, then a lower position. k rounds of one
+made +0 and NaN +inf first, as torch.sort compares them) and is -2**31 for an invalid t,
+below ord(-inf); so a larger key is a valid position, then a larger score, then a lower one. k rounds of one
 row-wise max pick a position per candidate and remove it. Picks are sorted ascending per
 candidate (the -1 padding last), then candidate c is flagged a duplicate when its row
 equals the row of some c' < c.
@@ -25,6 +25,8 @@ from .philox import POSITION_DOMAIN, gumbel_at, split_key
 
 _TAKEN = tl.constexpr(-9223372036854775807)  # below every real key (ord(-inf) << 32 is about -9.19e18)
 _NONE = tl.constexpr(2147483647)
+#: One program holds a sequence's [N, T] keys; beyond this many the reference runs instead.
+MAX_TILE = 1 << 16
 
 
 @triton.jit(do_not_specialize=["T", "N", "k", "tau", "offset", "s_b", "s_n", "s_t"])
@@ -44,10 +46,10 @@ def sample_candidates_kernel(conf_ptr, s_b, s_n, s_t, valid_ptr, keys, ctr_ptr, 
         ctr = tl.load(ctr_ptr + b).to(tl.uint32)
         g = gumbel_at(tt, k0, k1, ctr, (cn | (DOMAIN << 24)).to(tl.uint32), offset.to(tl.uint32))
         score = tl.where(cn == 0, conf, tl.math.div_rn(conf, tau) + g)
-    score = tl.where(valid, score, float("-inf"))
+    score = tl.where(score != score, float("inf"), score)
     score = tl.where(score == 0.0, 0.0, score)
     bits = score.to(tl.int32, bitcast=True)
-    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    ordered = tl.where(valid, bits ^ ((bits >> 31) & 0x7FFFFFFF), -2147483648)
     low = ((2147483647 - tt).to(tl.int64) << 1) | valid.to(tl.int64)
     key = (ordered.to(tl.int64) << 32) | low
     key = tl.where(inb, key, _TAKEN)
@@ -84,6 +86,9 @@ def launch(confidence: torch.Tensor, valid: torch.Tensor, k: int, N: int, tau: f
     block_n = max(2, triton.next_power_of_2(N))
     block_t = max(16, triton.next_power_of_2(T))
     block_k = max(2, triton.next_power_of_2(k))
+    if block_n * block_t > MAX_TILE:
+        from .. import reference
+        return tuple(reference.sample_candidates(confidence, valid, k, N, tau, keys, ctr, offset))
     warps = max(1, min(16, block_n * block_t // 512))
     sample_candidates_kernel[(B,)](
         confidence, confidence.stride(0), confidence.stride(1), confidence.stride(2), valid8, keys, ctr,
