@@ -118,7 +118,9 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
         if (out.logsumexp) out.logsumexp[i] = (float)lse;
         if (out.max_prob) out.max_prob[i] = (float)(1.0 / s);
         if (out.argmax) out.argmax[i] = p[top].argmax;
-        if (out.second_prob) out.second_prob[i] = (float)exp((double)second - lse);
+        // Probabilities as exp(f - m) / s, not exp(f - lse): lse = m + log s rounds away log s
+        // for |m| beyond ~1e15, which would turn a tie at the top into probability 1.
+        if (out.second_prob) out.second_prob[i] = (float)(exp((double)second - (double)m) / s);
         if (!out.samples) continue;
         for (int64_t st = 0; st < job.S; ++st) {
             int64_t idx = p[top].argmax;
@@ -136,7 +138,7 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
                 }
             }
             out.samples[i * job.S + st] = idx;
-            out.sample_prob[i * job.S + st] = (float)exp((double)f - lse);
+            out.sample_prob[i * job.S + st] = (float)(exp((double)f - (double)m) / s);
         }
     }
     for (int64_t i = 0; i < R; ++i)

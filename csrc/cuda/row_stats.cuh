@@ -119,6 +119,11 @@ __device__ __forceinline__ void rescale(float& s, float& t, float mo, float mn) 
   if (s == 0.f) return;
   const float dm = mo - mn;
   const float a = __expf(dm);
+  if (a == 0.f) {  // a spread beyond float32 (dm = -inf): nothing of the old terms remains, not 0 * -inf
+    s = 0.f;
+    t = 0.f;
+    return;
+  }
   t = a * fmaf(s, dm, t);
   s *= a;
 }

@@ -59,7 +59,9 @@ def partial_states(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
             top2 = torch.full_like(m, float("-inf"))
         x = torch.where(fin, f - m[:, None], torch.zeros_like(f))
         e = torch.where(fin, torch.exp(x), torch.zeros_like(f))
-        pf.append(torch.stack([m, e.sum(1), (e * x).sum(1), top2], -1))
+        # A spread beyond float32 makes x -inf where exp is 0: the term is 0, not 0 * -inf.
+        ex = torch.where(e > 0, e * x, torch.zeros_like(f))
+        pf.append(torch.stack([m, e.sum(1), ex.sum(1), top2], -1))
         pi.append(torch.stack([idx + v0, bad.long()], -1))
         if S:
             cols = torch.arange(v0, v1, device=h.device)
@@ -95,7 +97,7 @@ def combine(part_f: torch.Tensor, part_i: torch.Tensor, part_sf: torch.Tensor, p
     dm = torch.where(seen, pm - m[:, None], torch.zeros_like(pm))
     alpha = torch.where(seen, torch.exp(dm), torch.zeros_like(pm))
     s = (alpha * ps).sum(1)
-    t = (alpha * (pt + dm * ps)).sum(1)
+    t = torch.where(alpha > 0, alpha * (pt + dm * ps), torch.zeros_like(pm)).sum(1)
     first = (pm == m[:, None]).int().argmax(1, keepdim=True)   # first slice holding the max
     amax = pidx.gather(1, first).squeeze(1)
     # Second largest: any slice's second, or the max of any slice other than `first`.

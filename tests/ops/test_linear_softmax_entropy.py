@@ -116,6 +116,17 @@ def test_bad_rows_raise(head, gen):
     assert run(head, h, w, rows=torch.tensor([0, 1, 3])).entropy.shape == (3,)
 
 
+def test_logits_at_the_ends_of_float32(head):
+    """Logits spread beyond float32 give the reference's zero entropy; logits that overflow are bad rows."""
+    w = torch.zeros(5, 2)
+    w[0, 0], w[3, 0], w[4, 0] = -3e38, 3e38, 1e38
+    st = run(head, torch.tensor([[1.0, 0.0]]), w, num_samples=2, temperature=1.0)
+    assert st.entropy.item() == 0.0 and st.max_prob.item() == 1.0 and st.argmax.item() == 3
+    assert st.samples.tolist() == [[3, 3]]
+    with pytest.raises(ValueError, match="logits row 0 "):
+        run(head, torch.tensor([[1e38, 1e38]]), torch.full((3, 2), 4.0))
+
+
 def test_empty_rows(head, gen):
     h, w, _ = make(gen, torch.bfloat16, (4,), 32, 301, False)
     st = run(head, h, w, rows=torch.zeros(0, dtype=torch.int64), num_samples=2)

@@ -2,6 +2,8 @@
 reference against the formulas, and the draws by seed reproducibility and chi-squared
 goodness of fit. GPU paths are covered by the same tests on CUDA tensors: one block per row
 and the split-vocabulary path (few rows), aligned and misaligned rows, deferred bad rows."""
+import math
+
 import pytest
 import torch
 from impls import cpu
@@ -183,6 +185,24 @@ def test_second_prob_ties_and_single_token(backend):
                                  backend=backend.backend)
     assert single.max_prob.item() == 1.0 and single.second_prob.item() == 0.0
     assert single.entropy.abs().item() < 1e-7 and single.samples.tolist() == [[0, 0]]
+
+
+@pytest.mark.parametrize("V", [4, 4099])   # one block per row, and a row split across slices
+def test_logits_at_the_ends_of_float32(backend, V):
+    """Spreads beyond the float32 range and ties among huge logits: every backend as the reference.
+    Row 0 puts -3e38 first, so 3e38 rescales a running sum by exp(-inf) = 0."""
+    x = torch.zeros(3, V)
+    x[0, 0], x[0, V - 2] = -3e38, 3e38
+    x[1, 1], x[1, V - 1] = 1e16, 1e16
+    x[2, 0], x[2, 1], x[2, 2] = 3e38, -3e38, 1e38
+    st = cpu(igk.softmax_entropy(backend.put(x), num_samples=2, temperature=1.0, seed=3, backend=backend.backend))
+    assert st.entropy.tolist() == pytest.approx([0.0, math.log(2), 0.0], abs=1e-6)
+    assert st.max_prob.tolist() == [1.0, 0.5, 1.0] and st.second_prob.tolist() == [0.0, 0.5, 0.0]
+    assert st.argmax.tolist() == [V - 2, 1, 0]
+    assert st.sample_prob[[0, 2]].eq(1.0).all() and st.sample_prob[1].eq(0.5).all()
+    u = igk.state_uncertainty(backend.put(x[None]), backend.put(torch.ones(1, 3, dtype=torch.bool)),
+                              backend=backend.backend)
+    assert u.item() == pytest.approx(math.log(2) / 3, abs=1e-6)
 
 
 def test_empty_selection_and_inputs_untouched(backend, gen):

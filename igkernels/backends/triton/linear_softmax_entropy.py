@@ -136,13 +136,14 @@ def _linear_stats_kernel(
         seen = s > 0
         dm = tl.where(seen, m - m_new, 0.0)
         alpha = tl.where(seen, tl.exp(dm), 0.0)
-        t = alpha * (t + dm * s)
+        # A spread beyond float32 makes dm or x -inf where exp is 0: those terms are 0, not 0 * -inf.
+        t = tl.where(alpha > 0, alpha * (t + dm * s), 0.0)
         s = alpha * s
         fin = f > float("-inf")
         x = tl.where(fin, f - m_new[:, None], 0.0)
         e = tl.where(fin, tl.exp(x), 0.0)
         s += tl.sum(e, axis=1)
-        t += tl.sum(e * x, axis=1)
+        t += tl.sum(tl.where(e > 0, e * x, 0.0), axis=1)
         m = m_new
 
         if NUM_SAMPLES > 0:

@@ -53,13 +53,14 @@ def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_sco
     seen = m > float("-inf")
     d = tl.where(seen, m, 0.0) - tl.where(seen, m_new, 0.0)
     a = tl.where(seen, tl.exp(d), 0.0)
-    t_vec = a * (t_vec + d * s_vec)
+    # A spread beyond float32 makes d or x -inf where exp is 0: those terms are 0, not 0 * -inf.
+    t_vec = tl.where(a > 0, a * (t_vec + d * s_vec), 0.0)
     s_vec = a * s_vec
     neg = f == float("-inf")
     x = tl.where(neg, 0.0, f - m_new)
     e = tl.where(neg, 0.0, tl.exp(x))
     s_vec += e
-    t_vec += e * x
+    t_vec += tl.where(e > 0, e * x, 0.0)
     if HAS_SAMPLES:
         s_ar = tl.arange(0, S_BLOCK)
         for j in range(n_s):
@@ -240,7 +241,7 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
         seen_p = pm > float("-inf")
         e = tl.where(seen_p, pm, 0.0) - tl.where(seen_p, m_new, 0.0)
         b = tl.where(seen_p, tl.exp(e), 0.0)
-        t = a * (t + d * s) + b * (pt + e * ps)
+        t = tl.where(a > 0, a * (t + d * s), 0.0) + tl.where(b > 0, b * (pt + e * ps), 0.0)
         s = a * s + b * ps
         second = tl.maximum(tl.maximum(second, tl.load(p_second + part)), tl.minimum(m, pm))
         amax = tl.where(pm > m, tl.load(p_idx + part), amax)
