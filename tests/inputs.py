@@ -60,13 +60,14 @@ def assert_matches_reference(got, want, logits: torch.Tensor, temperature: float
     if rows is not None:
         rows = rows.cpu()
         flat = flat[rows]
-    g = got.samples.reshape(flat.shape[0], -1)
-    w = want.samples.reshape(flat.shape[0], -1)
+    g = got.samples.reshape(flat.shape[0], got.samples.shape[-1])
+    w = want.samples.reshape(flat.shape[0], want.samples.shape[-1])
     for r, s in (g != w).nonzero().tolist():
         ctr = int(rows[r]) if rows is not None else r
         sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), temperature, seed, ctr, s, offset)
         assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"row {r} stream {s}: not a near-tie {sc}"
-    assert (g != w).float().mean() < 1e-3 if g.numel() else True
+    if g.numel() >= 1000:   # near-ties are rare: a share of them says more than one
+        assert (g != w).float().mean() < 1e-3
     same = got.samples == want.samples
     torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
                                **tol["prob"])
