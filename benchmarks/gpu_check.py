@@ -249,7 +249,8 @@ def run_all(b: Bench) -> None:
     configs = [{}] if b.dry else SWEEP
     b.section("lm_head_2048", lambda: b.lm_head(big_head, configs))
     b.section("lm_head_256", lambda: b.lm_head(small_head, configs[:1]))
-    b.section("lookahead_memory", lambda: b.lookahead_memory(*((8, 512, 4096, 126464) if not b.dry else (2, 8, 32, 301))))
+    lookahead_shape = (8, 512, 4096, 126464) if not b.dry else (2, 8, 32, 301)
+    b.section("lookahead_memory", lambda: b.lookahead_memory(*lookahead_shape))
     b.section("sampler_step", lambda: b.sampler_step(LLADA["layers"], *((64, 64, 8) if not b.dry else (8, 32, 4))))
 
 
@@ -335,7 +336,8 @@ def table(res: dict) -> str:
                              f"{v['peak_extra_bytes'] / 2**20:>9.1f} MiB")
     s = sec.get("sampler_step")
     if s:
-        lines.append(f"sampler step ({s['model']['layers']} layers, width {s['model']['width']}, V {s['model']['vocab']}, "
+        model = s["model"]
+        lines.append(f"sampler step ({model['layers']} layers, width {model['width']}, V {model['vocab']}, "
                      f"N {s['candidates']}): {s['per_step_ms']:.2f} ms/step = forward {s['forward_per_step_ms']:.2f} "
                      f"+ sampler {s['sampler_per_step_ms']:.2f} ({s['steps']} steps, {s['lookahead_steps']} lookahead)")
     for name, err in res["errors"].items():

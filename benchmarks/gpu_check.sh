@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  echo "no CUDA GPU found: $("$PY" -c 'import torch; print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device")' 2>&1 | tail -1)" >&2
+  probe='import torch; print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device")'
+  seen=$("$PY" -c "$probe" 2>&1)
+  echo "no CUDA GPU found: $(echo "$seen" | tail -1)" >&2
   exit 2
 fi
 if ! command -v nvcc >/dev/null && [ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
@@ -36,7 +38,8 @@ start=$(date +%s)
 # running past IGK_TEST_TIMEOUT seconds, default 240) is reported but the benchmarks still
 # run: GPU time is scarce.
 timeout "${IGK_TEST_TIMEOUT:-240}" "$PY" -m pytest -q -x -p no:cacheprovider --durations=5 \
-  tests/ops/ tests/backends/ tests/sampling/test_syncs.py || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
+  tests/ops/ tests/backends/ tests/sampling/test_syncs.py \
+  || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
 echo "[gpu_check] tests: $(( $(date +%s) - start )) s"
 
 "$PY" benchmarks/gpu_check.py "$@" || status=1

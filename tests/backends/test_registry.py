@@ -15,7 +15,8 @@ def test_dispatch_rules(monkeypatch):
     with igk.use_backend("reference"):
         assert registry.resolve("softmax_entropy", None, "cpu")[0] == "reference"
         monkeypatch.setenv("IGK_BACKEND", best)
-        assert registry.resolve("softmax_entropy", None, "cpu")[0] == "reference"      # the context beats the environment
+        # the context beats the environment
+        assert registry.resolve("softmax_entropy", None, "cpu")[0] == "reference"
     assert registry.resolve("softmax_entropy", None, "cpu")[0] == best
     monkeypatch.setenv("IGK_BACKEND", "reference")
     assert registry.resolve("softmax_entropy", None, "cpu")[0] == "reference"

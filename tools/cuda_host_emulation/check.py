@@ -109,13 +109,22 @@ class Checker:
                         if shape[0] > 100 and (S == 6 or kind in ("ties", "peaked")):
                             continue  # many blocks: slow to emulate
                         args = dict(num_samples=S, temperature=T, seed=12345, offset=3)
-                        self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}", igk.softmax_entropy(x, backend="emu", **args),
+                        self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}",
+                                   igk.softmax_entropy(x, backend="emu", **args),
                                    igk.softmax_entropy(x, backend="reference", **args), x, T, 12345, 3, dtype)
         x = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)[:, ::2]
         rows = torch.tensor([11, 0, 5, 5, 7])
         args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
         self.stats("K1 rows of strided logits", igk.softmax_entropy(x, rows=rows, backend="emu", **args),
                    igk.softmax_entropy(x, rows=rows, backend="reference", **args), x, 0.9, 5, 2, torch.bfloat16, rows)
+        for V in (7, 40000):   # logits at the ends of float32: spreads beyond its range, huge ties
+            x = torch.zeros(3, V)
+            x[0, 0], x[0, V - 2] = -3e38, 3e38
+            x[1, 1], x[1, V - 1] = 1e16, 1e16
+            x[2, 0], x[2, 1], x[2, 2] = 3e38, -3e38, 1e38
+            args = dict(num_samples=2, temperature=1.0, seed=9, offset=0)
+            self.stats(f"K1 ends of float32 3x{V}", igk.softmax_entropy(x, backend="emu", **args),
+                       igk.softmax_entropy(x, backend="reference", **args), x, 1.0, 9, 0, torch.float32)
         for R, V in ((2, 40000), (300, 20)):
             for where in ("nan", "posinf", "allneginf"):
                 x = make_logits((R, V), torch.bfloat16, "normal", gen)
@@ -155,6 +164,9 @@ class Checker:
             conf = torch.rand(B, T, generator=gen)
             if T > 1:
                 conf[:, ::7] = conf[:, 1:2].clone()   # exact ties
+            conf[:, 3::5] = float("-inf")             # valid -inf positions come before invalid ones
+            conf[:, 2::9] = -0.0                      # and -0 ties +0
+            conf[:, 4::9] = 0.0
             valid = torch.rand(B, T, generator=gen) < 0.6
             a = dict(k=k, num_candidates=N, position_temperature=tau, seed=1234, offset=3)
             want = igk.sample_candidates(conf, valid, backend="reference", **a)
