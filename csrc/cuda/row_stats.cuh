@@ -68,7 +68,7 @@ struct RowArgs {
   float* sample_prob;
   unsigned long long* status;  // lowest bad row i; the host initialises it to INT64_MAX
   Stat* part_stat;             // [R * splits] partial states (splits > 1)
-  Draw* part_draw;             // [R * splits * pass_samples]
+  Draw* part_draw;             // [R * splits * draw_slots(pass_samples)]
   int splits;
   int64_t slice_len;
 };
@@ -426,10 +426,18 @@ inline RowPlan plan_rows(int64_t R, int64_t V, int elem_bytes, int sm_count) {
   return RowPlan{static_cast<int>((V + len - 1) / len), len};
 }
 
-inline size_t row_workspace_bytes(int64_t R, const RowPlan& plan, int ns) {
+// The kernels are compiled for 0, 1 and kMaxPassSamples draws per pass: a pass of 2 or 3
+// draws runs the kMaxPassSamples kernel, which keeps that many draw slots per part.
+constexpr int draw_slots(int pass_samples) {
+  return pass_samples == 0 ? 0 : pass_samples == 1 ? 1 : kMaxPassSamples;
+}
+
+// Workspace of the split path: a Stat and `slots` Draws per (row, slice) part; `slots` is
+// draw_slots() of the widest pass launched on it.
+inline size_t row_workspace_bytes(int64_t R, const RowPlan& plan, int slots) {
   if (plan.splits == 1) return 0;
   const size_t parts = static_cast<size_t>(R) * plan.splits;
-  return parts * sizeof(Stat) + parts * ns * sizeof(Draw);
+  return parts * sizeof(Stat) + parts * slots * sizeof(Draw);
 }
 
 }  // namespace igk

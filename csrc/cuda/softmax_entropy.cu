@@ -12,9 +12,10 @@
 namespace igk {
 namespace {
 
-int pass_width(int64_t num_samples, double temperature) {
+// Draw slots per (row, slice) part of the widest pass of a call: its workspace size.
+int call_draw_slots(int64_t num_samples, double temperature) {
   if (num_samples == 0 || temperature == 0.0) return 0;
-  return static_cast<int>(std::min<int64_t>(num_samples, kMaxPassSamples));
+  return draw_slots(static_cast<int>(std::min<int64_t>(num_samples, kMaxPassSamples)));
 }
 
 template <typename T, int NS>
@@ -54,7 +55,7 @@ void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s)
   a.part_stat = reinterpret_cast<Stat*>(c.workspace);
   a.part_draw = reinterpret_cast<Draw*>(a.part_stat + c.R * plan.splits);
   a.write_stats = true;
-  if (pass_width(c.num_samples, c.temperature) == 0) {
+  if (call_draw_slots(c.num_samples, c.temperature) == 0) {
     launch_pass<T, 0>(a, plan, s);  // with temperature 0 the row epilogue copies the argmax into every draw
     return;
   }
@@ -62,7 +63,7 @@ void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s)
     a.stream0 = static_cast<int>(s0);
     a.pass_samples = static_cast<int>(std::min<int64_t>(kMaxPassSamples, c.num_samples - s0));
     a.write_stats = s0 == 0;
-    if (a.pass_samples == 1)
+    if (draw_slots(a.pass_samples) == 1)
       launch_pass<T, 1>(a, plan, s);
     else
       launch_pass<T, kMaxPassSamples>(a, plan, s);
@@ -82,13 +83,13 @@ namespace cuda {
 size_t softmax_entropy_workspace(int dtype, int64_t V, int64_t R, int64_t num_samples, double temperature) {
   check_sizes(V, R, num_samples);
   const RowPlan plan = plan_rows(R, V, elem_bytes(dtype), sm_count());
-  return row_workspace_bytes(R, plan, pass_width(num_samples, temperature));
+  return row_workspace_bytes(R, plan, call_draw_slots(num_samples, temperature));
 }
 
 void softmax_entropy(const SoftmaxEntropyCall& c) {
   check_sizes(c.V, c.R, c.num_samples);
   const RowPlan plan = plan_rows(c.R, c.V, elem_bytes(c.dtype), sm_count());
-  if (c.workspace_bytes < row_workspace_bytes(c.R, plan, pass_width(c.num_samples, c.temperature)))
+  if (c.workspace_bytes < row_workspace_bytes(c.R, plan, call_draw_slots(c.num_samples, c.temperature)))
     throw std::invalid_argument("igkernels CUDA: softmax_entropy workspace too small");
   const auto s = reinterpret_cast<cudaStream_t>(c.stream);
   with_elem_type(c.dtype, [&](auto elem) { run<decltype(elem)>(c, plan, s); });

@@ -71,6 +71,16 @@ def test_fused_matches_reference(fused, shape, dtype, kind, gen):
         assert_matches_reference(got, want, x, temperature, seed, 5, dtype)
 
 
+@pytest.mark.parametrize("S", [2, 3])
+def test_split_path_with_two_or_three_draws(fused, S, gen):
+    """Few rows of a large vocabulary (the GPU kernels' split path) with a pass of 2 or 3 draws,
+    which runs the 4-draw kernel: its workspace must hold 4 draw slots a part."""
+    x = make_logits((3, 32000), torch.bfloat16, "normal", gen)
+    args = dict(num_samples=S, temperature=0.8, seed=4, offset=1)
+    got = igk.softmax_entropy(fused.put(x), backend=fused.backend, **args)
+    assert_matches_reference(got, igk.softmax_entropy(x, backend="reference", **args), x, 0.8, 4, 1, x.dtype)
+
+
 def test_rows_gather_and_strided_leading_dims(backend, gen):
     base = backend.put(make_logits((4, 6, 1003), torch.bfloat16, "normal", gen))
     x = base[:, ::2]                                   # non-contiguous leading dims, misaligned rows

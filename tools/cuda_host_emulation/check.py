@@ -112,6 +112,11 @@ class Checker:
                         self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}",
                                    igk.softmax_entropy(x, backend="emu", **args),
                                    igk.softmax_entropy(x, backend="reference", **args), x, T, 12345, 3, dtype)
+        for S in (2, 3):   # a pass of 2 or 3 draws on the split path: the workspace holds 4 draw slots a part
+            x = make_logits((3, 32000), torch.bfloat16, "normal", gen)
+            args = dict(num_samples=S, temperature=0.8, seed=4, offset=1)
+            self.stats(f"K1 split path S={S} 3x32000", igk.softmax_entropy(x, backend="emu", **args),
+                       igk.softmax_entropy(x, backend="reference", **args), x, 0.8, 4, 1, torch.bfloat16)
         x = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)[:, ::2]
         rows = torch.tensor([11, 0, 5, 5, 7])
         args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
