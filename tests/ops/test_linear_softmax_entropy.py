@@ -127,6 +127,15 @@ def test_logits_at_the_ends_of_float32(head):
         run(head, torch.tensor([[1e38, 1e38]]), torch.full((3, 2), 4.0))
 
 
+@pytest.mark.parametrize("offset", [2 ** 31 + 7, 2 ** 32 - 1])
+def test_offsets_beyond_int32(head, offset, gen):
+    """The step counter is a uint32 word of the Philox counter however the kernel receives it."""
+    h, w, _ = make(gen, torch.float32, (3,), 32, 301, False)
+    args = dict(num_samples=3, temperature=1.0, seed=7, offset=offset)
+    want = igk.linear_softmax_entropy(h, w, backend="reference", **args)
+    assert_matches_reference(run(head, h, w, **args), want, unfused(h, w, None), 1.0, 7, offset, torch.float32)
+
+
 def test_empty_rows(head, gen):
     h, w, _ = make(gen, torch.bfloat16, (4,), 32, 301, False)
     st = run(head, h, w, rows=torch.zeros(0, dtype=torch.int64), num_samples=2)

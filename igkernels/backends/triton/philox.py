@@ -30,11 +30,15 @@ def split_key(key):
 
 @triton.jit
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
-    """The four output words of Philox4x32-10; every argument is uint32, c0 sets the shape."""
+    """The four output words of Philox4x32-10; c0 (uint32) sets the shape.
+
+    c1, c2, c3 become uint32 here, the one place: a launcher's Python int >= 2**31 arrives as
+    int64 and would otherwise turn the whole state int64.
+    """
     zero = tl.zeros_like(c0)
-    c1 = c1 + zero
-    c2 = c2 + zero
-    c3 = c3 + zero
+    c1 = tl.cast(c1, tl.uint32) + zero
+    c2 = tl.cast(c2, tl.uint32) + zero
+    c3 = tl.cast(c3, tl.uint32) + zero
     for r in tl.static_range(10):
         hi0 = tl.umulhi(c0, 0xD2511F53)
         lo0 = c0 * 0xD2511F53

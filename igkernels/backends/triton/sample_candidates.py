@@ -44,7 +44,7 @@ def sample_candidates_kernel(conf_ptr, s_b, s_n, s_t, valid_ptr, keys, ctr_ptr, 
     if NOISE:
         k0, k1 = split_key(tl.load(keys + b))
         ctr = tl.load(ctr_ptr + b).to(tl.uint32)
-        g = gumbel_at(tt, k0, k1, ctr, (cn | (DOMAIN << 24)).to(tl.uint32), offset.to(tl.uint32))
+        g = gumbel_at(tt, k0, k1, ctr, cn | (DOMAIN << 24), offset)
         score = tl.where(cn == 0, conf, tl.math.div_rn(conf, tau) + g)
     score = tl.where(score != score, float("inf"), score)
     score = tl.where(score == 0.0, 0.0, score)

@@ -167,7 +167,7 @@ def softmax_entropy_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
                                                             S_BLOCK, HAS_MASK, ALIGN)
     row_ptr = logits + off
     m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
-        row_ptr, 0, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset.to(tl.uint32),
+        row_ptr, 0, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset,
         BLOCK, S_BLOCK, HAS_SAMPLES)
     _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
                ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
@@ -189,7 +189,7 @@ def softmax_entropy_split_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
     v_lo = sl * SLICE
     m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
         logits + off, v_lo, tl.minimum(v_hi, v_lo + SLICE), k0, k1, ctr, s_lo, n_s, temperature,
-        offset.to(tl.uint32), BLOCK, S_BLOCK, HAS_SAMPLES)
+        offset, BLOCK, S_BLOCK, HAS_SAMPLES)
     part = pid.to(tl.int64) * NSPLIT + sl
     first = chunk == 0
     tl.store(p_m + part, m, mask=first)
