@@ -20,13 +20,20 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 
 
+#: Where CUDA toolkits install themselves when nvcc is not on PATH (PATH and CUDA_HOME first).
+DEFAULT_CUDA_HOMES = ("/usr/local/cuda",)
+
+
 def _nvcc() -> str | None:
+    """nvcc on PATH, else under CUDA_HOME / CUDA_PATH, else under a default toolkit folder."""
     found = shutil.which("nvcc")
     if found:
         return found
-    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if home and (Path(home) / "bin" / "nvcc").exists():
-        return str(Path(home) / "bin" / "nvcc")
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), *DEFAULT_CUDA_HOMES]
+    for home in filter(None, homes):
+        nvcc = Path(home) / "bin" / "nvcc"
+        if nvcc.is_file() and os.access(nvcc, os.X_OK):
+            return str(nvcc)
     return None
 
 
@@ -126,4 +133,5 @@ ext_modules = [CMakeExtension("igkernels._C", "_C")]
 if _want_cuda():
     ext_modules.append(CMakeExtension("igkernels._C_cuda", "_C_cuda"))
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": CMakeBuild})
+if __name__ == "__main__":   # as pip and setuptools run it; tests import the helpers above
+    setup(ext_modules=ext_modules, cmdclass={"build_ext": CMakeBuild})

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,33 @@ def test_cpu_extension_is_built():
 def test_cuda_extension_is_built_where_nvcc_is():
     assert importlib.util.find_spec("igkernels._C_cuda") is not None, \
         "nvcc is on PATH but igkernels._C_cuda was not built (pip install -e . prints why)"
+
+
+def _setup_module():
+    spec = importlib.util.spec_from_file_location("igk_setup", Path(__file__).parents[2] / "setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nvcc_is_found_off_path(tmp_path, monkeypatch):
+    """setup.py finds nvcc on PATH, under CUDA_HOME, or in a default toolkit folder."""
+    setup = _setup_module()
+    toolkit = tmp_path / "cuda"
+    (toolkit / "bin").mkdir(parents=True)
+    nvcc = toolkit / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(setup, "DEFAULT_CUDA_HOMES", (str(toolkit),))
+    assert setup._nvcc() is None                  # not executable: not a compiler
+    nvcc.chmod(0o755)
+    assert setup._nvcc() == str(nvcc)
+    monkeypatch.setattr(setup, "DEFAULT_CUDA_HOMES", ())
+    assert setup._nvcc() is None
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    assert setup._nvcc() == str(nvcc)
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
