@@ -1,43 +1,70 @@
 #!/usr/bin/env bash
-# The one GPU command of issue 4: build in place, run the GPU tests, then the benchmarks,
-# whose table is printed last; full results go to benchmarks/results/*.json (and $OUT).
-# Needs an NVIDIA GPU, nvcc and the Python packages of the build (setuptools, pybind11,
-# cmake, ninja) already installed: nothing is downloaded. Budget: under 8 minutes on an H200.
+# The one GPU command: build in place, run the GPU tests, then the benchmarks, whose table is
+# printed last; full results go to benchmarks/results/*.json (and $OUT), rewritten after every
+# section so that a run cut off keeps what it measured. Nothing is downloaded: the build's
+# Python packages (setuptools, pybind11, cmake, ninja) must be installed.
 #
 #   bash benchmarks/gpu_check.sh
-# Environment: PYTHON (default python3), IGK_CUDA_ARCHS (default 90 here: the check runs on
-# a Hopper GPU; pip install alone builds "80;90"), MAX_JOBS (default: all cores),
-# IGK_TEST_TIMEOUT (seconds for the GPU tests, default 240).
+#
+# About 8 minutes on an H200: build ~2, GPU tests <= IGK_TEST_TIMEOUT (240 s), benchmarks ~3.
+# nvcc is looked for on PATH, under CUDA_HOME, then /usr/local/cuda; without it, or when the
+# CUDA extension fails to build, the run goes on with the Triton backend alone.
+# Without a GPU it checks what it can (the benchmark script, dry run on the CPU) and stops with
+# one line saying so, exit 2.
+# Environment: PYTHON (default python3), IGK_CUDA_ARCHS (default 90: the check runs on a Hopper
+# GPU; pip install alone builds "80;90"), MAX_JOBS (default: all cores), IGK_TEST_TIMEOUT
+# (seconds for all GPU tests, default 240), IGK_TEST_TIME_LIMIT (seconds per test, default 60).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+echo "gpu_check: about 8 minutes on an H200 (build ~2 min, GPU tests <= ${IGK_TEST_TIMEOUT:-240} s, benchmarks ~3 min)"
 
 if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  dry=$(mktemp -d)
+  if "$PY" benchmarks/gpu_check.py --dry-run --out "$dry" >"$dry/log" 2>&1; then
+    echo "gpu_check: the benchmark script's dry run on the CPU passed"
+  else
+    echo "gpu_check: the benchmark script's dry run on the CPU FAILED:" >&2
+    tail -20 "$dry/log" >&2
+  fi
+  rm -rf "$dry"
   probe='import torch; print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device")'
   seen=$("$PY" -c "$probe" 2>&1)
   echo "no CUDA GPU found: $(echo "$seen" | tail -1)" >&2
-  exit 2
-fi
-if ! command -v nvcc >/dev/null && [ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
-  echo "gpu_check: nvcc not found (PATH or CUDA_HOME): igkernels._C_cuda cannot be built" >&2
   exit 2
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv || true
 
 export IGK_CUDA_ARCHS=${IGK_CUDA_ARCHS:-90}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
-start=$(date +%s)
-"$PY" -m pip install --no-build-isolation --no-deps -e . || { echo "gpu_check: build failed" >&2; exit 1; }
-"$PY" -c 'import igkernels._C_cuda' || { echo "gpu_check: igkernels._C_cuda was not built" >&2; exit 1; }
-echo "[gpu_check] build: $(( $(date +%s) - start )) s"
-
 status=0
 start=$(date +%s)
+nvcc=$(command -v nvcc || true)
+for home in "${CUDA_HOME:-}" /usr/local/cuda; do
+  if [ -z "$nvcc" ] && [ -n "$home" ] && [ -x "$home/bin/nvcc" ]; then nvcc="$home/bin/nvcc"; fi
+done
+install() { "$PY" -m pip install --no-build-isolation --no-deps -e . >"$1" 2>&1; }
+if [ -n "$nvcc" ] && IGK_CUDA=1 install /tmp/gpu_check_build.log; then
+  echo "gpu_check: built with the CUDA extension ($nvcc)"
+else
+  if [ -n "$nvcc" ]; then
+    echo "gpu_check: the CUDA extension failed to build (last lines below); going on with Triton alone" >&2
+    tail -30 /tmp/gpu_check_build.log >&2
+  else
+    echo "gpu_check: nvcc not found (PATH, CUDA_HOME, /usr/local/cuda); going on with Triton alone" >&2
+  fi
+  status=1
+  IGK_CUDA=0 install /tmp/gpu_check_build.log \
+    || { echo "gpu_check: the build failed even without CUDA:" >&2; tail -30 /tmp/gpu_check_build.log >&2; }
+fi
+echo "[gpu_check] build: $(( $(date +%s) - start )) s"
+
+start=$(date +%s)
 # The GPU subset: the op tests run every backend on every device (CUDA included) through their
-# fixtures, plus the backends' own tests and the one-host-sync-per-step check. A failure (or
-# running past IGK_TEST_TIMEOUT seconds, default 240) is reported but the benchmarks still
-# run: GPU time is scarce.
-timeout "${IGK_TEST_TIMEOUT:-240}" "$PY" -m pytest -q -x -p no:cacheprovider --durations=5 \
+# fixtures, plus the backends' own tests and the one-host-sync-per-step check. Failures are
+# listed, not fatal: the benchmarks run regardless, GPU time being scarce.
+IGK_TEST_TIME_LIMIT=${IGK_TEST_TIME_LIMIT:-60} timeout "${IGK_TEST_TIMEOUT:-240}" \
+  "$PY" -m pytest -q --maxfail=20 -rfE -p no:cacheprovider --durations=5 \
   tests/ops/ tests/backends/ tests/sampling/test_syncs.py \
   || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
 echo "[gpu_check] tests: $(( $(date +%s) - start )) s"

@@ -5,6 +5,7 @@
 * The helpers (``impls.py``, ``inputs.py``, ``mdm_fixtures.py``, ``oracle.py``) live beside this
   file and are importable from every test folder (import them, never ``conftest``: each folder
   may have its own).
+* ``IGK_TEST_TIME_LIMIT``: seconds any one test may run (unset: no limit).
 * ``oracle_dirs`` / ``authors``: the authors' own LLaDA, Dream, SDAR and TraDo code on tiny
   checkpoints (``tests/oracle.py``).
 * ``fused`` / ``backend``: every (device, backend) pair that runs here — CPU tensors always,
@@ -12,6 +13,7 @@
   always runs on CPU copies of the inputs when a test compares against it.
 """
 import os
+import signal
 import sys
 
 import torch
@@ -42,6 +44,27 @@ def fused(request) -> Impl:
 def backend(request) -> Impl:
     """The reference and every fused backend, on every device, for properties each must have."""
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _time_limit():
+    """IGK_TEST_TIME_LIMIT (seconds, unset: none) fails a test that runs longer, so one slow or
+    hung test cannot eat a run with a fixed budget (benchmarks/gpu_check.sh). The alarm fires
+    between Python bytecodes: a kernel that never returns is left to the run's own timeout."""
+    limit = float(os.environ.get("IGK_TEST_TIME_LIMIT") or 0)
+    if limit <= 0:
+        yield
+        return
+
+    def expire(signum, frame):
+        pytest.fail(f"ran past IGK_TEST_TIME_LIMIT={limit:g} s", pytrace=False)
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
