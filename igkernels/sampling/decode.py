@@ -65,6 +65,7 @@ def decode(adapter: Adapter, canvas: Canvas, config: DecodeConfig) -> tuple[torc
                 break
             evaluation = evaluator.step(host, proposal, step)
             choice = choose(plan, proposal, evaluation, stats, strategy)
+            evaluation = evaluator.draw_committed(evaluation, choice.chosen, step)
             x, stats = commit(x, plan, proposal, evaluation, stats, choice)
             totals.add(plan, choice)
             if totals.history is not None:

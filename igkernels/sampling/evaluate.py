@@ -6,8 +6,16 @@ anyway); a plain or bypass step sends its one committed canvas when masks remain
 that the next step's statistics come from the same forward (a step costs one forward); an idle
 step sends nothing. Every masked row the forward computes goes through ``softmax_entropy`` (or,
 with ``fuse_lm_head``, through ``linear_softmax_entropy`` on the model's final hidden states),
-which also draws the next step's token proposals. Rows are laid out with host-known
+which also gives the next step's token proposals. Rows are laid out with host-known
 capacities, so no host sync sizes them.
+
+Draws (token temperature > 0, lookahead). Only the committed canvas's draws are ever used (they
+become the next step's proposals), so a lookahead step computes the statistics of every
+candidate canvas without draws, keeps the forward's output until the choice
+(``Evaluation.pending``), and ``draw_committed`` then draws on the committed canvas's rows alone
+(with the fused head: the head again on those rows only): N draws per row instead of N per row
+of every canvas. Where a step's canvases take several forward chunks (``max_forward_batch``),
+each chunk draws as it goes instead, so that no more than one chunk's output is held.
 
 KV cache (SPEC §2; ``DecodeConfig.cache``). A full forward at the start and at the end of every
 block (of the committed canvas, which starts the next block) stores every layer's keys and
@@ -40,12 +48,30 @@ from .stats import RowStats
 from .strategy import Strategy
 
 
+class _Draws(NamedTuple):
+    """What the deferred draws of one forward need: its output and, per row of its RowStats,
+    the output row and the Philox key."""
+    out: torch.Tensor
+    rows: torch.Tensor         # [R]
+    keys: torch.Tensor         # [R]
+
+
+class _Pending(NamedTuple):
+    """The canvases of one forward whose draws wait for the choice (host layout)."""
+    idx: np.ndarray            # [m] indices into the step's evaluated canvases (whole sequences)
+    caps: np.ndarray           # [m] rows laid out per canvas
+    first_row: int             # where the forward's rows start in Evaluation.rows
+    draws: _Draws
+
+
 class Evaluation(NamedTuple):
     seq: torch.Tensor          # [M] sequence of each evaluated canvas
     cand: torch.Tensor         # [M] its candidate index
     rows: RowStats             # the masked rows of the M canvases
     uncertainty: torch.Tensor  # [B, Nc] U(x'_c) of the evaluated canvases (0 elsewhere)
     canvases: np.ndarray       # [B] canvases each sequence sent through the model (host)
+    host_seq: np.ndarray       # [M] seq on the host
+    pending: tuple[_Pending, ...] = ()   # forwards whose draws wait for the choice (module doc)
 
 
 class _Batch(NamedTuple):
@@ -77,6 +103,7 @@ class Evaluator:
         self.mode = config.cache
         self.cache = (KVCache(canvas.x.shape[0], adapter.model.num_layers) if config.cache != "none" else None)
         self.lengths = np.asarray(canvas.lengths)
+        self.defer_draws = strategy.lookahead and strategy.num_samples > 0
         self.num_forward = 0
 
     def _fused_head(self) -> tuple[torch.nn.Module, torch.Tensor]:
@@ -99,7 +126,7 @@ class Evaluator:
         B, T = self.canvas.x.shape
         everywhere = np.zeros(B, dtype=np.int64), self.lengths
         batch = _Batch(self.canvas.x, np.arange(B), *everywhere, *everywhere, self.canvas.masks)
-        return self.full(batch, offset=0)
+        return self.full(batch, offset=0, defer=False)[0]
 
     def step(self, host: HostPlan, proposal: Proposal, step: int) -> Evaluation:
         """Evaluate the canvases of this step that need a forward (module doc)."""
@@ -107,20 +134,63 @@ class Evaluator:
         dev = proposal.canvases.device
         seq_t, cand_t = upload(seq, dev), upload(cand, dev)
         batch = self._batch(proposal.canvases[seq_t, cand_t], seq, host)
+        defer = self.defer_draws and (self.max_batch is None or self.max_batch >= len(seq))
         if self.cache is None:
-            rows = self.full(batch, offset=step + 1)
+            runs = [(np.arange(len(seq)), batch, self.full)]
         else:
             # A commit that empties its block starts the next block: that canvas is run whole and
             # refreshes the cache. (An EOS can empty the block only by filling every later mask
             # too, which ends the sequence.)
             refresh = (host.left_in_block == host.ks)[seq]
             whole = batch._replace(lo=np.zeros_like(batch.lo), hi=self.lengths[seq], caps=(host.left - host.ks)[seq])
-            parts = [(np.flatnonzero(refresh), whole, self.full), (np.flatnonzero(~refresh), batch, self.windowed)]
-            rows = RowStats.cat([_renumber(run(b.part(idx), offset=step + 1), idx) for idx, b, run in parts
-                                 if idx.size], dev)
+            runs = [(np.flatnonzero(refresh), whole, self.full), (np.flatnonzero(~refresh), batch, self.windowed)]
+        parts, pending, first_row = [], [], 0
+        for idx, b, run in runs:
+            if not idx.size:
+                continue
+            part = b if idx.size == len(seq) else b.part(idx)
+            rows, draws = run(part, offset=step + 1, defer=defer)
+            parts.append(_renumber(rows, idx) if part is not b else rows)
+            if draws is not None:
+                pending.append(_Pending(idx, part.caps, first_row, draws))
+            first_row += rows.canvas.numel()
+        rows = RowStats.cat(parts, dev)
         U = torch.zeros(len(host.kinds), self.strategy.num_candidates, dtype=torch.float32, device=dev)
         U[seq_t, cand_t] = uncertainty(rows, len(seq), batch)
-        return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)))
+        return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)), seq, tuple(pending))
+
+    def draw_committed(self, evaluation: Evaluation, chosen: torch.Tensor, step: int) -> Evaluation:
+        """``evaluation`` with the token draws of the committed canvases' rows (module doc):
+        ``chosen`` [B] the committed candidates. Rows of other canvases keep no draws (never read).
+
+        Sizes stay host-known: every canvas of a sequence has the same row capacity, so the
+        committed canvas of each sequence gives that many rows, found on the device."""
+        st = evaluation.rows.stats
+        if st is None or not evaluation.pending:
+            return evaluation
+        N = self.strategy.num_samples
+        R = st.entropy.shape[0]
+        dev = st.entropy.device
+        samples, sample_prob = st.argmax.new_zeros(R, N), st.entropy.new_zeros(R, N)
+        take = chosen[evaluation.seq] == evaluation.cand
+        for p in evaluation.pending:
+            seqs = evaluation.host_seq[p.idx]
+            groups, first, group = np.unique(seqs, return_index=True, return_inverse=True)
+            caps = p.caps[first]
+            starts = upload(p.first_row + np.cumsum(p.caps) - p.caps, dev)
+            committed = torch.where(take[upload(p.idx, dev)], starts, 0)
+            start = torch.zeros(len(groups), dtype=torch.int64, device=dev).index_add_(
+                0, upload(group, dev), committed)
+            within = np.arange(int(caps.sum())) - np.repeat(np.cumsum(caps) - caps, caps)
+            rows = start[upload(np.repeat(np.arange(len(groups)), caps), dev)] + upload(within, dev)
+            local = rows - p.first_row
+            out_rows, canvas = p.draws.rows[local], evaluation.rows.canvas[rows]
+            with deferred.rows_described(_describer(out_rows, canvas, evaluation.rows.position[rows],
+                                                    evaluation.host_seq)):
+                drawn = self._k1(p.draws.out, out_rows, p.draws.keys[local], step + 1, N)
+            samples[rows], sample_prob[rows] = drawn.samples, drawn.sample_prob
+        stats = st._replace(samples=samples, sample_prob=sample_prob)
+        return evaluation._replace(rows=evaluation.rows._replace(stats=stats), pending=())
 
     def _chosen(self, host: HostPlan) -> tuple[np.ndarray, np.ndarray]:
         """(sequence, candidate) of every canvas to evaluate, sequence by sequence."""
@@ -150,7 +220,7 @@ class Evaluator:
         return _Batch(canvases, seq, lo, hi, u_lo, u_hi, caps)
 
     # ---------------------------------------------------------------- forwards
-    def full(self, batch: _Batch, offset: int) -> RowStats:
+    def full(self, batch: _Batch, offset: int, defer: bool) -> tuple[RowStats, _Draws | None]:
         """Whole canvases through the model (their keys stored when there is a cache)."""
         T = batch.canvases.shape[1]
         shift = self.adapter.shift
@@ -165,9 +235,9 @@ class Evaluator:
                 hidden = self.adapter.model.hidden_states(part, attn, self.cache, store)
                 out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
             return out, lambda canvas, position: canvas_rows(canvas) * T + (position - shift).clamp(min=0)
-        return self._rows(batch, offset, forward)
+        return self._rows(batch, offset, forward, defer)
 
-    def windowed(self, batch: _Batch, offset: int) -> RowStats:
+    def windowed(self, batch: _Batch, offset: int, defer: bool) -> tuple[RowStats, _Draws | None]:
         """Each canvas's window only, against its sequence's cached keys (module doc)."""
         shift = self.adapter.shift
 
@@ -177,10 +247,11 @@ class Evaluator:
             hidden = self.adapter.model.window_states(w.ids, w.positions, w.mask, self.cache, w.rows)
             out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
             return out, lambda canvas, position: w.row(canvas_rows(canvas), position, shift)
-        return self._rows(batch, offset, forward)
+        return self._rows(batch, offset, forward, defer)
 
-    def _rows(self, batch: _Batch, offset: int, forward: Callable) -> RowStats:
-        """K1 statistics of the masked rows in [lo, hi) of every canvas of ``batch``.
+    def _rows(self, batch: _Batch, offset: int, forward: Callable, defer: bool) -> tuple[RowStats, _Draws | None]:
+        """K1 statistics of the masked rows in [lo, hi) of every canvas of ``batch``, and with
+        ``defer`` (one chunk) no draws but what drawing them later needs.
 
         ``caps`` bounds each canvas's masked count; rows are laid out with that capacity and
         filler rows (valid False) re-read the canvas's first computed row. One forward and one
@@ -189,6 +260,8 @@ class Evaluator:
         M, T = batch.canvases.shape
         dev = batch.canvases.device
         chunk = self.max_batch or max(M, 1)
+        assert not defer or chunk >= M, "deferred draws need the batch in one forward"
+        draws = None
         pos = torch.arange(T, device=dev)
         inside = (pos >= upload(batch.lo, dev)[:, None]) & (pos < upload(batch.hi, dev)[:, None])
         masked = (batch.canvases == self.mask_id) & inside
@@ -208,27 +281,38 @@ class Evaluator:
             canvas = upload(np.repeat(np.arange(hi - lo), cap), dev)
             position, valid = position[:R], valid[:R]
             out, row_of = forward(lo, hi, lambda c: c)
+            self.num_forward += 1
+            self._adjust(out)
             keys = self.canvas.seeds[upload(batch.seq[lo:hi], dev)][canvas] * 2 ** 24 + position
             rows = row_of(canvas, position)
             with deferred.rows_described(_describer(rows, canvas + lo, position, batch.seq)):
-                stats = self._stats(out, rows, keys, offset)
+                stats = self._k1(out, rows, keys, offset, 0 if defer else self.strategy.num_samples)
             parts.append(RowStats(canvas + lo, position, valid, stats))
-        return RowStats.cat(parts, dev)
+            if defer:
+                draws = _Draws(out, rows, keys)
+        return RowStats.cat(parts, dev), draws
 
-    def _stats(self, out: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor, offset: int) -> TokenStats:
-        """K1 statistics of rows ``rows`` of a forward's output [.., L, V] logits, or with
-        ``fuse_lm_head`` [.., L, D] hidden states through the fused head on those rows only."""
-        self.num_forward += 1
-        s = self.strategy
-        args = dict(rows=rows, num_samples=s.num_samples, temperature=s.temperature, seed=keys, offset=offset,
-                    backend=s.backend)
+    def _adjust(self, out: torch.Tensor) -> None:
+        """The mask ban and the penalties, in place on a forward's logits (the fused head has
+        them in its bias)."""
         if self.head is not None:
-            return linear_softmax_entropy(out, self.head.weight, bias=self.head_bias, **args)
+            return
         if self.mask_id < out.shape[-1]:
             # A committed mask token would stay masked forever: never propose it.
             out[..., self.mask_id] = float("-inf")
         for ids, pen in self.penalties:
             out[..., ids] -= pen
+
+    def _k1(self, out: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor, offset: int, num_samples: int
+            ) -> TokenStats:
+        """K1 statistics (and ``num_samples`` draws) of rows ``rows`` of a forward's output
+        [.., L, V] logits, or with ``fuse_lm_head`` [.., L, D] hidden states through the fused
+        head on those rows only."""
+        s = self.strategy
+        args = dict(rows=rows, num_samples=num_samples, temperature=s.temperature, seed=keys, offset=offset,
+                    backend=s.backend)
+        if self.head is not None:
+            return linear_softmax_entropy(out, self.head.weight, bias=self.head_bias, **args)
         return softmax_entropy(out, **args)
 
 

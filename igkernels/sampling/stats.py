@@ -35,6 +35,7 @@ class RowStats(NamedTuple):
 
     @classmethod
     def cat(cls, parts: list[RowStats], device: torch.device) -> RowStats:
+        parts = [p for p in parts if p.stats is not None]   # a part without rows adds none
         if not parts:
             empty = (torch.zeros(0, dtype=t, device=device) for t in (torch.int64, torch.int64, torch.bool))
             return cls(*empty, None)

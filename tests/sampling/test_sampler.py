@@ -231,14 +231,36 @@ def test_batch_equals_alone_through_a_padded_hf_model(tmp_path_factory):
         assert batch.texts[i] == alone.texts[0]
 
 
-def test_max_forward_batch_chunks_without_changing_the_result():
-    kw = dict(max_new_tokens=8, steps=8, block_length=8, candidates=4, position_temperature=1.0)
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_max_forward_batch_chunks_without_changing_the_result(temperature):
+    """Chunks draw as they go; one batch draws after the choice on the committed canvas only."""
+    kw = dict(max_new_tokens=8, steps=8, block_length=8, candidates=4, position_temperature=1.0,
+              temperature=temperature)
     s = sampler(random_fn())
     whole = s.generate(PROMPTS, **kw)
     s.model.batch_sizes.clear()
     chunked = s.generate(PROMPTS, max_forward_batch=5, **kw)
     assert torch.equal(whole.sequences, chunked.sequences)
     assert max(s.model.batch_sizes) <= 5 and chunked.num_forward > whole.num_forward
+
+
+def test_lookahead_draws_only_on_the_committed_canvas(monkeypatch):
+    """At temperature > 0 every candidate canvas gets statistics, but only the committed one
+    gets draws (the next step's proposals): fewer draws, the same tokens."""
+    from igkernels.sampling import evaluate
+    drawn = []
+
+    def counting(logits, rows=None, num_samples=0, **kw):
+        drawn.append(num_samples * (rows.numel() if rows is not None else logits[..., 0].numel()))
+        return igk.softmax_entropy(logits, rows=rows, num_samples=num_samples, **kw)
+    monkeypatch.setattr(evaluate, "softmax_entropy", counting)
+    kw = dict(max_new_tokens=8, steps=4, block_length=8, candidates=6, position_temperature=1.0, temperature=0.8)
+    s = sampler(random_fn())
+    deferred = s.generate(PROMPTS, **kw)
+    draws_deferred, drawn[:] = sum(drawn), []
+    inline = s.generate(PROMPTS, max_forward_batch=1, **kw)    # chunk by chunk: every canvas draws
+    assert torch.equal(deferred.sequences, inline.sequences)
+    assert 0 < 3 * draws_deferred < sum(drawn)
 
 
 def test_seeds_change_draws_and_repeat():
