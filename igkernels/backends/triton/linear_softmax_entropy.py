@@ -66,12 +66,15 @@ def _round(f, DTYPE: tl.constexpr, UPCAST: tl.constexpr):
     return f
 
 
-@triton.jit
+# Arguments that change from call to call (rows, draws, the step counter) are not specialised:
+# a new value must not cost a decode a recompile. V and D (fixed per model) keep their
+# divisibility hints. The draw count is a runtime loop over S_PAD (a power of two) slots.
+@triton.jit(do_not_specialize=["R", "v_per_split", "n_splits", "num_samples", "temperature", "offset"])
 def _linear_stats_kernel(
         h_ptr, rows_ptr, stride_h, w_ptr, stride_w, b_ptr, keys_ptr, ctr_ptr,
         part_f_ptr, part_i_ptr, part_sf_ptr, part_si_ptr,
-        R, V, D, v_per_split, n_splits, temperature, offset,
-        HAS_BIAS: tl.constexpr, NUM_SAMPLES: tl.constexpr, S_PAD: tl.constexpr,
+        R, V, D, v_per_split, n_splits, num_samples, temperature, offset,
+        HAS_BIAS: tl.constexpr, HAS_SAMPLES: tl.constexpr, S_PAD: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, UPCAST: tl.constexpr):
     DTYPE: tl.constexpr = h_ptr.dtype.element_ty
     pid_m = tl.program_id(0)
@@ -92,7 +95,7 @@ def _linear_stats_kernel(
     d_score = tl.full([BLOCK_M, S_PAD], float("-inf"), tl.float32)
     d_f = tl.full([BLOCK_M, S_PAD], float("-inf"), tl.float32)
     d_idx = tl.full([BLOCK_M, S_PAD], _BIG, tl.int32)
-    if NUM_SAMPLES > 0:
+    if HAS_SAMPLES:
         k0, k1 = split_key(tl.load(keys_ptr + rm, mask=rmask, other=0))
         k0 = k0[:, None]
         k1 = k1[:, None]
@@ -146,8 +149,8 @@ def _linear_stats_kernel(
         t += tl.sum(tl.where(e > 0, e * x, 0.0), axis=1)
         m = m_new
 
-        if NUM_SAMPLES > 0:
-            for j in tl.static_range(NUM_SAMPLES):
+        if HAS_SAMPLES:
+            for j in range(num_samples):
                 g = _gumbel_2d(v0, k0, k1, ctr, j, offset, BLOCK_M, BLOCK_N)
                 score = tl.where(fin, f + temperature * g, float("-inf"))
                 best = tl.max(score, axis=1)
@@ -167,9 +170,9 @@ def _linear_stats_kernel(
     tl.store(part_f_ptr + base * 4 + 3, top2, mask=rmask)
     tl.store(part_i_ptr + base * 2 + 0, idx, mask=rmask)
     tl.store(part_i_ptr + base * 2 + 1, bad, mask=rmask)
-    if NUM_SAMPLES > 0:
+    if HAS_SAMPLES:
         sp = base[:, None] * S_PAD + s_ar[None, :]
-        smask = rmask[:, None] & (s_ar[None, :] < NUM_SAMPLES)
+        smask = rmask[:, None] & (s_ar[None, :] < num_samples)
         tl.store(part_sf_ptr + sp * 2, d_score, mask=smask)
         tl.store(part_sf_ptr + sp * 2 + 1, d_f, mask=smask)
         tl.store(part_si_ptr + sp, d_idx, mask=smask)
@@ -211,8 +214,8 @@ def partial_states(hidden2d: torch.Tensor, rows: torch.Tensor, weight: torch.Ten
     _linear_stats_kernel[grid](
         hidden2d, rows, hidden2d.stride(0), weight, weight.stride(0), bias if bias is not None else hidden2d,
         keys, ctr, part_f, part_i, part_sf, part_si,
-        R, V, D, v_per_split, n_splits, float(temperature), offset,
-        HAS_BIAS=bias is not None, NUM_SAMPLES=S, S_PAD=s_pad,
+        R, V, D, v_per_split, n_splits, S, float(temperature), offset,
+        HAS_BIAS=bias is not None, HAS_SAMPLES=S > 0, S_PAD=s_pad,
         BLOCK_M=cfg["BLOCK_M"], BLOCK_N=bn, BLOCK_K=cfg["BLOCK_K"], UPCAST=hidden2d.device.type != "cuda",
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"], enable_fp_fusion=False)
     return part_f, part_i, part_sf[..., :S, :], part_si[..., :S]
