@@ -1,0 +1,210 @@
+"""Registers, stack (spills) and SASS instructions per element of every GPU kernel, for sm_90,
+read without a GPU: the Triton kernels compiled with ``triton.compile`` for
+``GPUTarget("cuda", 90, 32)``, the CUDA kernels from the sm_90 cubins of the built
+``igkernels._C_cuda``; both read with the ``cuobjdump`` that ships with Triton.
+
+    python benchmarks/gpu_kernel_resources.py            # the markdown table on stdout
+
+"instr/elem" counts the SASS instructions of a kernel's hot loop (the largest innermost loop:
+with draws, the loop over draws, so the figure is per element and draw) and divides by the
+logits elements one thread handles per pass of that loop (from the loop's own global loads,
+else the launch's tile); "-" where that means nothing. It is a static count: what an H200 does with
+it (issue rate, latency hiding) is for benchmarks/gpu_check.sh to measure.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+os.environ.pop("TRITON_INTERPRET", None)   # compile for real (no launch happens here)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+TARGET = GPUTarget("cuda", 90, 32)
+
+
+class Spec(NamedTuple):
+    label: str
+    kernel: object                 # the @triton.jit function
+    types: dict                    # argument -> Triton type; unlisted arguments are i32
+    constexprs: dict
+    num_warps: int
+    num_stages: int
+    elements_per_pass: int         # logits elements one thread handles per pass of the hot loop (0: none)
+
+
+def triton_specs() -> list[Spec]:
+    from igkernels.backends.triton import linear_softmax_entropy as head
+    from igkernels.backends.triton import sample_candidates as k3
+    from igkernels.backends.triton import softmax_entropy as k1
+    from igkernels.backends.triton import state_uncertainty as k2
+    block, warps = k1._tile(126464)
+    per_thread = block // (32 * warps)
+    k1_ptrs = {n: "*i64" for n in ("offsets", "keys", "ctr_ptr", "amax_ptr", "samples_ptr")}
+    k1_ptrs |= {n: "*fp32" for n in ("ent_ptr", "lse_ptr", "maxp_ptr", "second_ptr", "sprob_ptr", "p_m", "p_s",
+                                     "p_t", "p_second", "p_score")}
+    k1_ptrs |= {"logits": "*bf16", "mask_ptr": "*u8", "status_ptr": "*i32", "p_idx": "*i32", "p_sidx": "*i32",
+                "temperature": "fp32"}
+    specs = []
+    for S, label in ((0, "statistics"), (1, "1 draw"), (4, "4 draws")):
+        c = dict(BLOCK=block, S_BLOCK=max(1, S), HAS_SAMPLES=S > 0, HAS_MASK=False, ALIGN=8)
+        specs.append(Spec(f"Triton K1 row, bf16, {label}", k1.softmax_entropy_kernel, k1_ptrs,
+                          dict(c, ENTROPY_ONLY=False), warps, 3, per_thread))
+        specs.append(Spec(f"Triton K1 split slice, bf16, {label}", k1.softmax_entropy_split_kernel, k1_ptrs, c,
+                          warps, 3, per_thread))
+    specs.append(Spec("Triton K1 combine", k1.softmax_entropy_combine_kernel, k1_ptrs,
+                      dict(S_BLOCK=1, HAS_SAMPLES=False, HAS_MASK=False, ENTROPY_ONLY=False), 1, 3, 0))
+    specs.append(Spec("Triton K2 masked mean", k2.masked_mean_kernel,
+                      {"ent_ptr": "*fp32", "mask_ptr": "*u8", "out_ptr": "*fp32"}, dict(BLOCK_T=1024), 4, 3, 0))
+    k3_types = {"conf_ptr": "*fp32", "valid_ptr": "*u8", "keys": "*i64", "ctr_ptr": "*i64", "pos_ptr": "*i64",
+                "uniq_ptr": "*i8", "tau": "fp32"}
+    for T in (256, 4096):
+        specs.append(Spec(f"Triton K3, N 8, T {T}", k3.sample_candidates_kernel, k3_types,
+                          dict(NOISE=True, DOMAIN=1, BLOCK_N=8, BLOCK_T=T, BLOCK_K=32), max(1, min(16, 8 * T // 512)),
+                          3, 0))
+    head_types = {"h_ptr": "*bf16", "rows_ptr": "*i64", "w_ptr": "*bf16", "b_ptr": "*bf16", "keys_ptr": "*i64",
+                  "ctr_ptr": "*i64", "part_f_ptr": "*fp32", "part_i_ptr": "*i32", "part_sf_ptr": "*fp32",
+                  "part_si_ptr": "*i32", "temperature": "fp32"}
+    cfg = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3)   # default_config, 2048 rows
+    for S in (0, 1, 4):
+        c = dict(HAS_BIAS=False, S_PAD=max(1, 1 << (max(S, 1) - 1).bit_length()), BLOCK_M=cfg["BLOCK_M"],
+                 BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"], UPCAST=False)
+        c |= {"HAS_SAMPLES": S > 0} if "HAS_SAMPLES" in head._linear_stats_kernel.arg_names else {"NUM_SAMPLES": S}
+        specs.append(Spec(f"Triton fused LM head {cfg['BLOCK_M']}x{cfg['BLOCK_N']}x{cfg['BLOCK_K']}, S {S}",
+                          head._linear_stats_kernel, head_types, c, cfg["num_warps"], cfg["num_stages"], 0))
+    return specs
+
+
+def _cubin_stats(cubin: bytes) -> tuple[dict, str]:
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        res = subprocess.run([str(CUOBJDUMP), "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+        sass = subprocess.run([str(CUOBJDUMP), "-sass", f.name], capture_output=True, text=True, check=True).stdout
+    return _resources(res), sass
+
+
+def _resources(text: str) -> dict:
+    """{function: {REG, STACK, SHARED}} from ``cuobjdump -res-usage``."""
+    out, name = {}, None
+    for line in text.splitlines():
+        m = re.match(r"\s*Function (\S+):", line)
+        if m:
+            name = m.group(1)
+        elif name and "REG:" in line:
+            out[name] = {k: int(v) for k, v in re.findall(r"(REG|STACK|SHARED):(\d+)", line)}
+            name = None
+    return out
+
+
+def hot_loop(sass: str, function: str | None = None) -> tuple[int, int]:
+    """(SASS instructions, bytes its global loads read) of the largest innermost loop: the
+    longest address range a backward branch closes that holds no other such range ((0, 0): no
+    loop)."""
+    if function is not None:
+        parts = re.split(r"\n\s*Function : ", sass)
+        sass = next((p for p in parts if p.startswith(function)), "")
+    addr, loops, loads = [], [], {}
+    for line in sass.splitlines():
+        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?);", line)
+        if not m:
+            continue
+        here = int(m.group(1), 16)
+        addr.append(here)
+        ld = re.search(r"\bLDG\.E((?:\.\w+)*)", m.group(2))
+        if ld:
+            width = re.search(r"\.(128|64|U16|S16|U8|S8)\b", ld.group(1))
+            loads[here] = {"128": 16, "64": 8, "U16": 2, "S16": 2, "U8": 1, "S8": 1}[width.group(1)] if width else 4
+        b = re.search(r"\bBRA 0x([0-9a-f]+)", m.group(2))
+        if b and int(b.group(1), 16) < here:
+            loops.append((int(b.group(1), 16), here))
+    inner = [(lo, hi) for lo, hi in loops
+             if not any((lo, hi) != (a, b) and lo <= a and b <= hi for a, b in loops)]
+    if not inner:
+        return 0, 0
+    lo, hi = max(inner, key=lambda r: sum(1 for a in addr if r[0] <= a <= r[1]))
+    return sum(1 for a in addr if lo <= a <= hi), sum(b for a, b in loads.items() if lo <= a <= hi)
+
+
+def per_element(loop: tuple[int, int], elem_bytes: int, elements_per_pass: int) -> str:
+    """Instructions per element: elements from the loop's own loads, else ``elements_per_pass``."""
+    instructions, read = loop
+    elements = read // elem_bytes or elements_per_pass
+    return f"{instructions / elements:.1f}" if instructions and elements else "-"
+
+
+def triton_rows() -> list[tuple]:
+    rows = []
+    for spec in triton_specs():
+        names = spec.kernel.arg_names
+        sig = {n: ("constexpr" if n in spec.constexprs else spec.types.get(n, "i32")) for n in names}
+        src = ASTSource(fn=spec.kernel, signature=sig,
+                        constexprs={(names.index(k),): v for k, v in spec.constexprs.items()})
+        k = triton.compile(src, target=TARGET, options=dict(num_warps=spec.num_warps, num_stages=spec.num_stages,
+                                                            enable_fp_fusion=False))
+        res, sass = _cubin_stats(k.asm["cubin"])
+        r = next(iter(res.values()))
+        loop = hot_loop(sass)
+        per = per_element(loop, 2, spec.elements_per_pass) if spec.elements_per_pass else "-"
+        rows.append((spec.label, r["REG"], r["STACK"], r["SHARED"], loop[0] or "-", per))
+    return rows
+
+
+#: CUDA kernels (mangled-name fragment, label, elements per thread per pass of the hot loop).
+CUDA_KERNELS = [
+    ("row_stats_kernelI13__nv_bfloat16Li0ELb0E", "CUDA K1 row, bf16, statistics", 8 * 4),
+    ("row_stats_kernelI13__nv_bfloat16Li1ELb0E", "CUDA K1 row, bf16, 1 draw", 8 * 4),
+    ("row_stats_kernelI13__nv_bfloat16Li4ELb0E", "CUDA K1 row, bf16, 4 draws", 8 * 4),
+    ("row_stats_kernelI13__nv_bfloat16Li0ELb1E", "CUDA K2 row (masked), bf16", 8 * 4),
+    ("combine_kernelILi4ELb0E", "CUDA K1 combine, 4 draws", 0),
+    ("sample_candidates_kernel", "CUDA K3", 0),
+]
+
+
+def cuda_rows() -> list[tuple]:
+    import importlib.util
+    spec = importlib.util.find_spec("igkernels._C_cuda")
+    if spec is None:
+        return [("CUDA kernels", "not built here", "", "", "", "")]
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([str(CUOBJDUMP), "-xelf", "all", spec.origin], cwd=tmp, capture_output=True, check=True)
+        res, sass = {}, ""
+        for cubin in sorted(Path(tmp).glob("*sm_90*.cubin")):
+            r, s = _cubin_stats(cubin.read_bytes())
+            res |= r
+            sass += s
+    rows = []
+    for fragment, label, per_pass in CUDA_KERNELS:
+        name = next((n for n in res if fragment in n), None)
+        if name is None:
+            rows.append((label, "missing", "", "", "", ""))
+            continue
+        r = res[name]
+        loop = hot_loop(sass, name)
+        per = per_element(loop, 2, per_pass) if per_pass else "-"
+        rows.append((label, r["REG"], r["STACK"], r["SHARED"], loop[0] or "-", per))
+    return rows
+
+
+def main() -> int:
+    print(f"sm_90 (cuobjdump of triton {triton.__version__}); instr/elem: hot-loop SASS / elements per thread-pass")
+    print()
+    print("| kernel | registers | stack B | shared B | hot-loop SASS | instr/elem |")
+    print("|---|---|---|---|---|---|")
+    for row in triton_rows() + cuda_rows():
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
