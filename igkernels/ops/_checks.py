@@ -40,7 +40,7 @@ def check_int(name: str, x, lo: int, hi: int | None = None) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
     if x < lo or (hi is not None and x >= hi):
-        bound = f"in [{lo}, {hi})" if hi is not None else f">= {lo}"
+        bound = f"in [{lo}, {hi - 1}]" if hi is not None else f">= {lo}"
         raise ValueError(f"{name} must be {bound}, got {x}")
     return x
 

@@ -164,7 +164,7 @@ def test_top1_follows_softmax_of_confidence_over_tau(backend, gen):
 @pytest.mark.parametrize("kwargs,exc,word", [
     (dict(k=0), ValueError, "k must"),
     (dict(num_candidates=0), ValueError, "num_candidates"),
-    (dict(num_candidates=1025), ValueError, r"num_candidates must be in \[1, 1025\)"),
+    (dict(num_candidates=1025), ValueError, r"num_candidates must be in \[1, 1024\]"),
     (dict(position_temperature=-0.1), ValueError, "position_temperature"),
     (dict(position_temperature=float("nan")), ValueError, "position_temperature"),
     (dict(k=1.5), TypeError, "k must"),
