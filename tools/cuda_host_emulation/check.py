@@ -8,7 +8,9 @@ compared with the reference: K1 (one block per row and the split-vocabulary path
 and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
 deferred), K2, K3. Slow (one OS thread per CUDA thread): ~6 minutes with --quick, ~25 otherwise on 2 cores.
 
-    python tools/cuda_host_emulation/check.py [--quick]
+    python tools/cuda_host_emulation/check.py [--quick | --regressions]
+
+--regressions runs only the cases of bugs found so far (a minute or two; CI runs it).
 """
 from __future__ import annotations
 
@@ -93,11 +95,39 @@ class Checker:
             self.report(False, what, str(exc)[:300])
 
     def run(self) -> int:
+        """Every case (fewer with quick)."""
+        self.k1_sweep()
+        self.k1_edges()
+        self.bad_rows()
+        self.k2()
+        cases = [(3, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
+        if not self.quick:
+            cases += [(2, 1024, 16, 8, 0.2), (2, 5000, 3, 5, 1.0)]
+        self.k3(cases)
+        return self.summary()
+
+    def regressions(self) -> int:
+        """The cases of bugs the emulation found (a minute or two): CI runs these."""
+        self.k1_edges()
+        self.k3([(2, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.0)])
+        return self.summary()
+
+    def summary(self) -> int:
+        print(f"{self.fails} failure(s)")
+        return 1 if self.fails else 0
+
+    @property
+    def dtypes(self):
+        torch = self.torch
+        return (torch.bfloat16,) if self.quick else (torch.bfloat16, torch.float16, torch.float32)
+
+    def k1_sweep(self) -> None:
+        """K1 over shapes, kinds, temperatures and draw counts; rows of strided logits."""
         torch = self.torch
         import igkernels as igk
-        from inputs import TOL, make_logits
+        from inputs import make_logits
         gen = self.gen
-        dtypes = (torch.bfloat16,) if self.quick else (torch.bfloat16, torch.float16, torch.float32)
+        dtypes = self.dtypes
         shapes = ((2, 7), (3, 1003), (2, 40000)) if self.quick else \
             ((1, 1), (2, 7), (3, 1003), (2, 40000), (1, 40003), (280, 37))
         kinds = ("normal", "neg_inf") if self.quick else ("normal", "neg_inf", "ties", "peaked")
@@ -112,16 +142,23 @@ class Checker:
                         self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}",
                                    igk.softmax_entropy(x, backend="emu", **args),
                                    igk.softmax_entropy(x, backend="reference", **args), x, T, 12345, 3, dtype)
-        for S in (2, 3):   # a pass of 2 or 3 draws on the split path: the workspace holds 4 draw slots a part
-            x = make_logits((3, 32000), torch.bfloat16, "normal", gen)
-            args = dict(num_samples=S, temperature=0.8, seed=4, offset=1)
-            self.stats(f"K1 split path S={S} 3x32000", igk.softmax_entropy(x, backend="emu", **args),
-                       igk.softmax_entropy(x, backend="reference", **args), x, 0.8, 4, 1, torch.bfloat16)
         x = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)[:, ::2]
         rows = torch.tensor([11, 0, 5, 5, 7])
         args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
         self.stats("K1 rows of strided logits", igk.softmax_entropy(x, rows=rows, backend="emu", **args),
                    igk.softmax_entropy(x, rows=rows, backend="reference", **args), x, 0.9, 5, 2, torch.bfloat16, rows)
+
+    def k1_edges(self) -> None:
+        """The split path with a pass of 2 or 3 draws; logits at the ends of float32."""
+        torch = self.torch
+        import igkernels as igk
+        from inputs import make_logits
+        gen = self.gen
+        for S in (2, 3):   # a pass of 2 or 3 draws on the split path: the workspace holds 4 draw slots a part
+            x = make_logits((3, 32000), torch.bfloat16, "normal", gen)
+            args = dict(num_samples=S, temperature=0.8, seed=4, offset=1)
+            self.stats(f"K1 split path S={S} 3x32000", igk.softmax_entropy(x, backend="emu", **args),
+                       igk.softmax_entropy(x, backend="reference", **args), x, 0.8, 4, 1, torch.bfloat16)
         for V in (7, 40000):   # logits at the ends of float32: spreads beyond its range, huge ties
             x = torch.zeros(3, V)
             x[0, 0], x[0, V - 2] = -3e38, 3e38
@@ -130,6 +167,13 @@ class Checker:
             args = dict(num_samples=2, temperature=1.0, seed=9, offset=0)
             self.stats(f"K1 ends of float32 3x{V}", igk.softmax_entropy(x, backend="emu", **args),
                        igk.softmax_entropy(x, backend="reference", **args), x, 1.0, 9, 0, torch.float32)
+
+    def bad_rows(self) -> None:
+        """NaN, +inf and all--inf rows: K1 at once and deferred, K2."""
+        torch = self.torch
+        import igkernels as igk
+        from inputs import make_logits
+        gen = self.gen
         for R, V in ((2, 40000), (300, 20)):
             for where in ("nan", "posinf", "allneginf"):
                 x = make_logits((R, V), torch.bfloat16, "normal", gen)
@@ -149,7 +193,13 @@ class Checker:
                         self.report(False, f"{what} bad row {where} {R}x{V}", "no ValueError")
                     except ValueError as exc:
                         self.report(f"logits row {bad} " in str(exc), f"{what} bad row {where} {R}x{V}", str(exc))
-        for dtype in dtypes:
+
+    def k2(self) -> None:
+        torch = self.torch
+        import igkernels as igk
+        from inputs import TOL, make_logits
+        gen = self.gen
+        for dtype in self.dtypes:
             for B, T, V in ((2, 5, 40000), (3, 40, 1001)):
                 x = make_logits((B, 2 * T, V), dtype, "normal", gen)[:, ::2]
                 mask = torch.rand(B, T, generator=gen) < 0.5
@@ -162,9 +212,17 @@ class Checker:
                     self.report(True, f"K2 {dtype} {B}x{T}x{V}")
                 except AssertionError as exc:
                     self.report(False, f"K2 {dtype} {B}x{T}x{V}", str(exc)[:300])
-        cases = [(3, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
-        if not self.quick:
-            cases += [(2, 1024, 16, 8, 0.2), (2, 5000, 3, 5, 1.0)]
+
+    def k3(self, cases) -> None:
+        """K3 against the reference: ties, valid -inf positions, -0 and +0; one confidence row per
+        sequence and one per candidate; and the issue's -0 / +0 example."""
+        torch = self.torch
+        import igkernels as igk
+        gen = self.gen
+        zeros = torch.tensor([[-0.0, 0.0, -0.0, 0.0]])
+        a = dict(k=2, num_candidates=1, position_temperature=0.0)
+        got = igk.sample_candidates(zeros, torch.ones(1, 4, dtype=torch.bool), backend="emu", **a).positions
+        self.report(got.tolist() == [[[0, 1]]], "K3 -0 ties +0", str(got.tolist()))
         for B, T, k, N, tau in cases:
             conf = torch.rand(B, T, generator=gen)
             if T > 1:
@@ -179,8 +237,6 @@ class Checker:
             per_c = igk.sample_candidates(conf[:, None].expand(B, N, T).contiguous(), valid, backend="emu", **a)
             self.report(torch.equal(got.positions, want.positions) and torch.equal(got.unique, want.unique)
                         and torch.equal(per_c.positions, want.positions), f"K3 B={B} T={T} k={k} N={N} tau={tau}")
-        print(f"{self.fails} failure(s)")
-        return 1 if self.fails else 0
 
     @staticmethod
     def _deferred(call):
@@ -192,6 +248,7 @@ class Checker:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="bf16 and the main paths only")
+    ap.add_argument("--regressions", action="store_true", help="only the cases of bugs found so far (CI)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         so = build(Path(tmp))
@@ -209,7 +266,8 @@ def main() -> int:
         deferred.HOST_DEVICES = frozenset()
         C._ext = lambda: emu
         registry.register_backend("emu", priority={"cpu": -5}, load=lambda: C)
-        return Checker(args.quick).run()
+        checker = Checker(args.quick)
+        return checker.regressions() if args.regressions else checker.run()
 
 
 if __name__ == "__main__":
