@@ -48,17 +48,18 @@ def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_sco
     top1 = tl.maximum(top1, f)
     m_new = tl.max(top1, axis=0)
     if m_new > m:
-        # The max moved into this tile (rare after the first tiles): its lowest index.
+        # The max moved into this tile (rare after the first tiles): its lowest index, and the
+        # sums move to it (a = 0 when nothing was seen, or when a spread beyond float32 makes
+        # d -inf: those terms are 0, not 0 * -inf).
         amax = tl.min(tl.where(f == m_new, v, _BIG), axis=0)
-    seen = m > float("-inf")
-    d = tl.where(seen, m, 0.0) - tl.where(seen, m_new, 0.0)
-    a = tl.where(seen, tl.exp(d), 0.0)
-    # A spread beyond float32 makes d or x -inf where exp is 0: those terms are 0, not 0 * -inf.
-    t_vec = tl.where(a > 0, a * (t_vec + d * s_vec), 0.0)
-    s_vec = a * s_vec
-    neg = f == float("-inf")
-    x = tl.where(neg, 0.0, f - m_new)
-    e = tl.where(neg, 0.0, tl.exp(x))
+        seen = m > float("-inf")
+        d = tl.where(seen, m, 0.0) - m_new
+        a = tl.where(seen, tl.exp(d), 0.0)
+        t_vec = tl.where(a > 0, a * (t_vec + d * s_vec), 0.0)
+        s_vec = a * s_vec
+    # -inf logits (and a far spread) give x = -inf, e = 0 and no term; NaN / +inf give NaN in s.
+    x = f - tl.where(m_new > float("-inf"), m_new, 0.0)
+    e = tl.exp(x)
     s_vec += e
     t_vec += tl.where(e > 0, e * x, 0.0)
     if HAS_SAMPLES:
