@@ -53,7 +53,7 @@ def triton_specs() -> list[Spec]:
     k1_ptrs = {n: "*i64" for n in ("offsets", "keys", "ctr_ptr", "amax_ptr", "samples_ptr")}
     k1_ptrs |= {n: "*fp32" for n in ("ent_ptr", "lse_ptr", "maxp_ptr", "second_ptr", "sprob_ptr", "p_m", "p_s",
                                      "p_t", "p_second", "p_score")}
-    k1_ptrs |= {"logits": "*bf16", "mask_ptr": "*u8", "status_ptr": "*i32", "p_idx": "*i32", "p_sidx": "*i32",
+    k1_ptrs |= {"logits": "*bf16", "mask_ptr": "*u8", "status_ptr": "*i64", "p_idx": "*i32", "p_sidx": "*i32",
                 "temperature": "fp32"}
     specs = []
     for S, label in ((0, "statistics"), (1, "1 draw"), (4, "4 draws")):

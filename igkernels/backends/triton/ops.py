@@ -1,7 +1,7 @@
 """The four backend functions of docs/backend_contract.md on the Triton kernels.
 
-Each allocates its outputs, launches, and returns the kernels' bad-row flags reduced on the
-device to one status (``igkernels.ops.deferred``): no host sync here.
+Each allocates its outputs, launches, and returns the call's status (``igkernels.ops.deferred``),
+which the kernels leave on the device: no host sync here.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 
 import torch
 
-from ...ops.deferred import first_error
+from ...ops.deferred import NO_ERROR, first_error
 from ...ops.types import Candidates, TokenStats
 from .. import tiled_head
 from . import linear_softmax_entropy as _head
@@ -29,7 +29,7 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Ten
     f32 = dict(dtype=torch.float32, device=dev)
     ent, lse, maxp, second = (torch.empty(R, **f32) for _ in range(4))
     amax = torch.empty(R, dtype=torch.int64, device=dev)
-    status = torch.empty(R, dtype=torch.int32, device=dev)
+    status = torch.full((1,), NO_ERROR, dtype=torch.int64, device=dev)
     samples = torch.empty(R, S, dtype=torch.int64, device=dev)
     sprob = torch.empty(R, S, **f32)
     with _device_guard(logits):
@@ -39,13 +39,12 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Ten
         # No noise: every draw is the argmax, whose probability is max_prob.
         samples.copy_(amax[:, None].expand(R, S))
         sprob.copy_(maxp[:, None].expand(R, S))
-    return TokenStats(ent, lse, maxp, amax, second, samples, sprob), first_error(status != 0)
+    return TokenStats(ent, lse, maxp, amax, second, samples, sprob), status
 
 
 def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with _device_guard(logits):
-        out, status = _k2.launch(logits, mask)
-    return out, first_error(status != 0)
+        return _k2.launch(logits, mask)
 
 
 def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int,

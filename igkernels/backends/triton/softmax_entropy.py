@@ -15,9 +15,9 @@ Split vocabulary (few rows): program (row, slice) reduces one slice to (m, s, t,
 lowest index, second value, per-sample best score and index); a combine program merges the
 slices in order by the contract's merge rules.
 
-Rows are ``logits + offsets[i]`` (int64 element offsets). ``status[i]`` is set when row i holds
-NaN / +inf or is entirely -inf (s is NaN or m = -inf). With HAS_MASK (K2) a row whose mask byte
-is 0 reads nothing and reports entropy 0.
+Rows are ``logits + offsets[i]`` (int64 element offsets). ``status`` (int64 [1], NO_ERROR on
+entry) becomes the lowest i whose row holds NaN / +inf or is entirely -inf (s is NaN or
+m = -inf). With HAS_MASK (K2) a row whose mask byte is 0 reads nothing and reports entropy 0.
 """
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb
     log_s = tl.log(s)
     lse = m + log_s
     first = chunk == 0
-    tl.store(status_ptr + pid, status.to(tl.int32), mask=first)
+    # The call's status (igkernels.ops.deferred): the lowest bad row, by one atomic per bad row.
+    tl.atomic_min(status_ptr, pid.to(tl.int64), mask=first & status)
     tl.store(ent_ptr + pid, log_s - t / s, mask=first)
     if not ENTROPY_ONLY:
         tl.store(lse_ptr + pid, lse, mask=first)
@@ -316,7 +317,8 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
            S: int, temperature: float, offset: int, entropy_only: bool = False) -> None:
     """Fill the [R] outputs (and [R, S] draws when temperature > 0) for the rows at ``offsets``.
 
-    ``mask``: None, or uint8 [R]; rows with mask 0 are skipped (entropy 0, status 0).
+    ``mask``: None, or uint8 [R]; rows with mask 0 are skipped (entropy 0, never bad).
+    ``status``: int64 [1] holding NO_ERROR; the lowest bad row is left in it.
     """
     R, V = offsets.numel(), logits.shape[-1]
     block, warps = _tile(V)
@@ -324,7 +326,7 @@ def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, statu
     s_block = min(triton.next_power_of_2(S), _MAX_S_BLOCK) if has_samples else 1
     chunks = triton.cdiv(S, s_block) if has_samples else 1
     has_mask = mask is not None
-    mask = mask if has_mask else status
+    mask = mask if has_mask else offsets   # never read without HAS_MASK
     nsplit = _num_slices(R, V, block, logits.device)
     common = dict(S_BLOCK=s_block, HAS_SAMPLES=has_samples, HAS_MASK=has_mask)
     align = _alignment(logits)

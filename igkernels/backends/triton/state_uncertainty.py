@@ -15,6 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ...ops.deferred import NO_ERROR
 from . import softmax_entropy as _k1
 
 
@@ -35,7 +36,8 @@ def masked_mean_kernel(ent_ptr, mask_ptr, out_ptr, T, BLOCK_T: tl.constexpr):
 
 
 def launch(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(U [B] float32, status [B*T] int32) for logits [B, T, V] and a bool mask [B, T]."""
+    """(U [B] float32, status int64 [1]: the lowest bad masked row b * T + t, or NO_ERROR) for
+    logits [B, T, V] and a bool mask [B, T]."""
     B, T, _ = logits.shape
     dev = logits.device
     R = B * T
@@ -44,7 +46,7 @@ def launch(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
     offsets = (bi * logits.stride(0) + ti * logits.stride(1)).reshape(-1)
     mask8 = mask.contiguous().view(torch.uint8).reshape(-1)
     ent = torch.empty(R, dtype=torch.float32, device=dev)
-    status = torch.empty(R, dtype=torch.int32, device=dev)
+    status = torch.full((1,), NO_ERROR, dtype=torch.int64, device=dev)
     zeros = torch.zeros(R, dtype=torch.int64, device=dev)
     _k1.launch(logits, offsets, zeros, zeros, mask8, ent, ent, ent, zeros, ent, status, zeros, ent,
                0, 0.0, 0, entropy_only=True)
