@@ -47,6 +47,9 @@ SWEEP = [  # LM head tile configs tried on a GPU
     dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=4, num_stages=4),
     dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=4),
     dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=4),
+    # No spills without draws on sm_90 (benchmarks/gpu_kernel_resources.md): the default's rivals.
+    dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
+    dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, num_warps=8, num_stages=3),
 ]
 OP_SECTIONS = ("softmax_entropy_bf16", "softmax_entropy_bf16_sampled", "softmax_entropy_bf16_few_rows",
                "state_uncertainty_lookahead", "sample_candidates")
