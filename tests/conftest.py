@@ -75,7 +75,6 @@ def gen():
     return torch.Generator().manual_seed(seed)
 
 
-
 @pytest.fixture(scope="session")
 def oracle_dirs(tmp_path_factory) -> dict:
     """{family: checkpoint directory} of the authors' tiny build (``tests/oracle.py``: 2 layers,

@@ -12,9 +12,9 @@
 // score, -inf included; NaN as +inf and -0 as +0, as torch.sort compares them), ~t in the low
 // word, so "larger key" is exactly that order and every key is distinct. One block per
 // sequence sorts the keys of each candidate in shared memory (bitonic, descending), keeps the
-// first k, re-sorts their positions
-// ascending (invalid ones as T, so they land last and print as -1), and finally compares each
-// candidate's row with the earlier ones of its sequence to flag duplicates.
+// first k, re-sorts their positions ascending (invalid ones as T, so they land last and print
+// as -1), and finally compares each candidate's row with the earlier ones of its sequence to
+// flag duplicates.
 #include <climits>
 #include <stdexcept>
 
@@ -32,7 +32,7 @@ __device__ __forceinline__ uint64_t order_key(float score, bool valid, uint32_t 
   if (valid) {
     if (score != score) score = INFINITY;
     u = __float_as_uint(score == 0.f ? 0.f : score);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // > 0: ~u == 0 only for a negative NaN
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // > 0 for every score once NaN is +inf
   }
   return (static_cast<uint64_t>(u) << 32) | (0xFFFFFFFFu - t);
 }

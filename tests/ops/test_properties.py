@@ -8,7 +8,6 @@ message; nothing passed in is modified. Examples are few on the interpreted Trit
 """
 import math
 
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
