@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"decoding steps per prompt (default per task: {DEFAULT_STEPS})")
     parser.add_argument("--reveal", type=int, default=None,
                         help=f"digits each prompt keeps from its solution (default per task: {tasks.DEFAULT_REVEAL})")
-    add_decode_options(parser, ("candidates", "position_temperature", "threshold", "threshold_mode", "cache",
-                                "backend"))
+    add_decode_options(parser, ("candidates", "temperature", "position_temperature", "threshold", "threshold_mode",
+                                "cache", "backend"))
     parser.add_argument("--model", default=str(MODEL_DIR), help="model directory (default: the embedded one)")
     parser.add_argument("--out", default=".", help="directory for the figure (default: current directory)")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG")
@@ -233,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
         keep = ("task", "variant", "n", "correct", "accuracy", "ci95", "cumulative_entropy",
                 "canvases_per_sample", "model_calls", "wall_s", "steps", "config")
         print(strict_json({"model": str(args.model), "seed": args.seed, "samples": args.samples,
-                           "candidates": args.candidates, "position_temperature": args.position_temperature,
+                           "candidates": args.candidates, "temperature": args.temperature,
+                           "position_temperature": args.position_temperature,
                            "threshold": args.threshold, "results": [{k: r[k] for k in keep} for r in results],
                            "figure": str(figure) if figure else None, "total_s": total}, indent=2))
     else:
