@@ -214,14 +214,14 @@ def _gumbel(like: torch.Tensor) -> torch.Tensor:
 def naive_softmax_entropy(logits: torch.Tensor, num_samples: int, temperature: float
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
     """softmax -> clamp -> log -> sum for the entropy, softmax again + max for the confidence,
-    and a Gumbel argmax + gather per sample."""
+    and ``torch.multinomial`` of the tempered softmax + gather for the draws."""
     f = logits.float()
     entropy = _entropy(torch.softmax(f, dim=-1))
     probs = torch.softmax(f, dim=-1)
     conf, argmax = probs.max(-1)
     draws = []
-    for _ in range(num_samples):
-        x = (f + temperature * _gumbel(f)).argmax(-1, keepdim=True)
+    if num_samples:
+        x = torch.multinomial(torch.softmax(f / temperature, dim=-1), num_samples, replacement=True)
         draws.append((x, probs.gather(-1, x)))
     return entropy, conf, argmax, draws
 

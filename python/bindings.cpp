@@ -32,7 +32,7 @@ int64_t softmax_entropy(uintptr_t logits, int dtype, int64_t V, int64_t R, uintp
                               ptr<int64_t>(argmax), ptr<float>(second_prob), ptr<int64_t>(samples),
                               ptr<float>(sample_prob)};
     return igk::softmax_entropy(ptr<const void>(logits), dt, V, R, ptr<const int64_t>(offsets),
-                                ptr<const int64_t>(keys), ptr<const int64_t>(ctr), S, (float)temperature, offset,
+                                ptr<const int64_t>(keys), ptr<const int64_t>(ctr), S, temperature, offset,
                                 out, num_threads);
 }
 

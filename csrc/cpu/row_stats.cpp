@@ -63,24 +63,30 @@ const char* row_stats_isa() {
     }
 }
 
-int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
+int64_t compute_row_stats(RowJob job, const RowOutputs& out, double temperature) {
     plan(job);
     const int64_t R = job.R, nseg = job.nseg;
-    const bool draw = job.S > 0 && job.temperature > 0.0f;
-    const int64_t S_best = draw ? job.S : 0;
+    const bool draw = out.samples && job.S > 0 && temperature > 0.0;
     std::vector<RowPartial> parts((size_t)(R * nseg));
-    std::vector<StreamBest> best((size_t)(R * nseg * S_best));
-    RowJob run = job;
-    run.S = S_best;
+    std::vector<ChunkMass> chunks;
+    if (draw) {
+        job.beta = (float)(1.0 / temperature);
+        job.nchunks = (job.V + kChunk - 1) / kChunk;
+        chunks.resize((size_t)(R * job.nchunks));
+        job.chunks = chunks.data();
+    }
     switch (isa()) {
-    case Isa::Avx512: isa_avx512::run_items(run, parts.data(), best.data()); break;
-    case Isa::Avx2: isa_avx2::run_items(run, parts.data(), best.data()); break;
-    default: isa_generic::run_items(run, parts.data(), best.data()); break;
+    case Isa::Avx512: isa_avx512::run_items(job, parts.data()); break;
+    case Isa::Avx2: isa_avx2::run_items(job, parts.data()); break;
+    default: isa_generic::run_items(job, parts.data()); break;
     }
 
     // Merge a row's segments in order: (m, s, t) move to the common max; second is the
-    // runner-up of all maxima and seconds; argmax and draws keep the earliest segment on ties.
+    // runner-up of all maxima and seconds; argmax keeps the earliest segment on ties.
     std::vector<char> bad_row((size_t)R, 0);
+    std::vector<float> row_m((size_t)R);
+    std::vector<double> row_s((size_t)R);
+    std::vector<int64_t> row_argmax((size_t)R);
 #pragma omp parallel for schedule(static) num_threads(job.num_threads)
     for (int64_t i = 0; i < R; ++i) {
         const RowPartial* p = parts.data() + i * nseg;
@@ -114,6 +120,9 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
         const double log_s = log(s);
         const double lse = (double)m + log_s;
         const double h = log_s - t / s;
+        row_m[(size_t)i] = m;
+        row_s[(size_t)i] = s;
+        row_argmax[(size_t)i] = p[top].argmax;
         out.entropy[i] = h > 0.0 ? (float)h : 0.0f;
         if (out.logsumexp) out.logsumexp[i] = (float)lse;
         if (out.max_prob) out.max_prob[i] = (float)(1.0 / s);
@@ -121,24 +130,19 @@ int64_t compute_row_stats(RowJob job, const RowOutputs& out) {
         // Probabilities as exp(f - m) / s, not exp(f - lse): lse = m + log s rounds away log s
         // for |m| beyond ~1e15, which would turn a tie at the top into probability 1.
         if (out.second_prob) out.second_prob[i] = (float)(exp((double)second - (double)m) / s);
-        if (!out.samples) continue;
-        for (int64_t st = 0; st < job.S; ++st) {
-            int64_t idx = p[top].argmax;
-            float f = m;
-            if (draw) {
-                float score = -INFINITY;
-                idx = 0;
-                for (int64_t j = 0; j < nseg; ++j) {
-                    const StreamBest& b = best[(size_t)((i * nseg + j) * S_best + st)];
-                    if (b.idx >= 0 && b.score > score) {
-                        score = b.score;
-                        idx = b.idx;
-                        f = b.f;
-                    }
-                }
+        if (out.samples && !draw)
+            for (int64_t st = 0; st < job.S; ++st) {
+                out.samples[i * job.S + st] = p[top].argmax;
+                out.sample_prob[i * job.S + st] = (float)(1.0 / s);
             }
-            out.samples[i * job.S + st] = idx;
-            out.sample_prob[i * job.S + st] = (float)(exp((double)f - (double)m) / s);
+    }
+    if (draw) {
+        const DrawRows rows{row_m.data(), row_s.data(), row_argmax.data(), bad_row.data(), out.samples,
+                            out.sample_prob};
+        switch (isa()) {
+        case Isa::Avx512: isa_avx512::run_draws(job, rows); break;
+        case Isa::Avx2: isa_avx2::run_draws(job, rows); break;
+        default: isa_generic::run_draws(job, rows); break;
         }
     }
     for (int64_t i = 0; i < R; ++i)

@@ -2,9 +2,9 @@
 //
 // A row is cut into vocabulary segments (one when there are enough rows to keep every
 // thread busy); each (row, segment) work item is read once, chunk by chunk, by a
-// per-instruction-set kernel that leaves a RowPartial (and a StreamBest per sample
-// stream). Partials of a row are then merged in segment order, which keeps the results
-// independent of the thread count.
+// per-instruction-set kernel that leaves a RowPartial (and, when drawing, a ChunkMass per
+// chunk). Partials of a row are then merged in segment order, which keeps the results
+// independent of the thread count; the draws then re-read one chunk each.
 #pragma once
 
 #include <stdint.h>
@@ -17,6 +17,14 @@ namespace igk {
 // the Philox block of the AVX-512 kernel.
 constexpr int kChunk = 2048;
 
+// Tempered mass of one chunk of a row: sum over its columns of exp(fp32(f - ref) * beta),
+// ref >= the chunk's max (docs/backend_contract.md#token-draws-inverse-transform); 0 when
+// the chunk holds only -inf.
+struct ChunkMass {
+    float ref;
+    float mass;
+};
+
 struct RowJob {
     const void* base;         // logits data pointer
     Dtype dtype;
@@ -26,8 +34,10 @@ struct RowJob {
     const int64_t* keys;      // [R] Philox keys (unsigned 64-bit bits); unused when no draws
     const int64_t* ctr;       // [R] Philox counter rows (uint32 values)
     int64_t S;                // samples per row
-    float temperature;
+    float beta;               // fp32(1 / temperature) of the draws
     uint32_t offset;          // Philox counter word 3
+    ChunkMass* chunks;        // [R * nchunks] filled while drawing, else null
+    int64_t nchunks;          // chunks per row, ceil(V / kChunk)
     int64_t nseg;             // segments per row
     int64_t seglen;           // columns per segment, a multiple of kChunk
     int num_threads;
@@ -44,21 +54,27 @@ struct RowPartial {
     int32_t finite;           // saw a finite logit
 };
 
-// The Gumbel-max draw of one stream within one segment.
-struct StreamBest {
-    float score;              // max of f + temperature * g so far
-    float f;                  // its logit
-    int64_t idx;              // its column, -1 while none
+// What run_draws needs of the merged rows, and where it writes.
+struct DrawRows {
+    const float* m;           // [R] row max
+    const double* s;          // [R] sum of exp(f - m)
+    const int64_t* argmax;    // [R]
+    const char* skip;         // [R] nonzero for a bad row (its outputs are unspecified)
+    int64_t* samples;         // [R, S]
+    float* sample_prob;       // [R, S]
 };
 
 namespace isa_generic {
-void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
+void run_items(const RowJob& job, RowPartial* parts);
+void run_draws(const RowJob& job, const DrawRows& rows);
 }
 namespace isa_avx2 {
-void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
+void run_items(const RowJob& job, RowPartial* parts);
+void run_draws(const RowJob& job, const DrawRows& rows);
 }
 namespace isa_avx512 {
-void run_items(const RowJob& job, RowPartial* parts, StreamBest* best);
+void run_items(const RowJob& job, RowPartial* parts);
+void run_draws(const RowJob& job, const DrawRows& rows);
 }
 
 // Outputs per row; any pointer may be null except entropy.
@@ -72,9 +88,10 @@ struct RowOutputs {
     float* sample_prob;       // [R, S]
 };
 
-// Runs the kernels and finalises every row. Returns the lowest row position whose logits
-// hold NaN / +inf or are entirely -inf, or -1. job.nseg / seglen are filled in here.
-int64_t compute_row_stats(RowJob job, const RowOutputs& out);
+// Runs the kernels and finalises every row; draws job.S samples per row at `temperature`
+// (the argmax when 0). Returns the lowest row position whose logits hold NaN / +inf or are
+// entirely -inf, or -1. job.nseg / seglen / beta / chunks / nchunks are filled in here.
+int64_t compute_row_stats(RowJob job, const RowOutputs& out, double temperature);
 
 // The instruction set the kernels use: "avx512", "avx2" or "generic", the widest the CPU
 // has. IGK_CPU_ISA=avx2 or generic caps it (to test those kernels on a wider machine).

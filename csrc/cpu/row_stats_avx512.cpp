@@ -4,6 +4,9 @@
 #include <float.h>
 #include <math.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "half.h"
 #include "philox.h"
 #include "row_stats.h"

@@ -2,6 +2,9 @@
 #include <float.h>
 #include <math.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "half.h"
 #include "philox.h"
 #include "row_stats.h"

@@ -3,23 +3,23 @@
 // (igk::isa_generic, isa_avx2, isa_avx512), so no symbol is shared between the builds.
 //
 // X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask); set1, load, store,
-// from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps semantics:
-// the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0]), gt, eq,
-// bad (NaN or +inf), blend, blend_idx, iota, add_idx, mask_or, any, any_gt, first, hmax,
-// keep_first, and gumbel_block(k0, k1, group0, c1, c2, c3, g[4]): the Gumbel
-// noise of the 4W columns 4*group0 .. 4*group0 + 4W - 1, g[k] holding columns
-// 4*group0 + kW .. + W - 1.
+// store_idx, from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps
+// semantics: the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0]), gt,
+// bad (NaN or +inf), blend, blend_idx, iota, add_idx, mask_none, mask_or, any.
 //
 // Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
 // Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t) and second
 // (the largest logit before m took its value). Per chunk the new max is found first, then the
 // sums move to it and the chunk's columns are added; a segment's lanes are combined in double.
 //
-// Draws: stream st scores column v as f_v + temperature * g_v (a multiply then an add;
-// the build uses -ffp-contract=off) and keeps the first column of the highest score.
-// g is always finite (csrc/common/philox.h), so a -inf logit scores -inf and is never drawn.
+// Draws (docs/backend_contract.md#token-draws-inverse-transform): while drawing, each chunk
+// also leaves its tempered mass relative to the largest lane max r (ChunkMass); at
+// temperature 1 that is the chunk's share of the exps the statistics compute anyway, else
+// one more exp per column. run_draws then places each draw's target in the chunk table and
+// re-reads that one chunk, summing its weights in column order (double).
 
-// The including .cpp provides <float.h>, <math.h> and row_stats.h, half.h, philox.h.
+// The including .cpp provides <float.h>, <math.h>, <algorithm>, <vector> and row_stats.h, half.h,
+// philox.h.
 
 namespace {
 
@@ -27,6 +27,10 @@ namespace {
 // logits (and -inf - -inf = NaN, which max() also maps to the clamp) add exactly 0 to both
 // sums, never NaN.
 constexpr float kMinExp = -110.0f;
+
+// U independent lane sets (U * W lanes in all) break the compare -> blend and add dependency
+// chains of a single set.
+constexpr int kLaneSets = 2;
 
 template <class X>
 void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, float* buf) {
@@ -55,47 +59,58 @@ void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, f
     for (; q < nb; ++q) buf[q] = -INFINITY;
 }
 
-// Every stream's draw over one chunk held in buf (n real columns, nb padded).
-template <class X>
-void draw_chunk(const RowJob& job, int64_t row, int64_t c0, int n, int nb, const float* buf,
-                StreamBest* best) {
+// Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums; with
+// kMass also to c, the chunk's own sums.
+template <class X, bool kMass>
+void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t,
+               typename X::F* c) {
     using F = typename X::F;
-    using M = typename X::M;
-    constexpr int W = X::W;
-    const uint64_t key = (uint64_t)job.keys[row];
-    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const uint32_t c1 = (uint32_t)job.ctr[row];
-    const F temp = X::set1(job.temperature);
-    for (int64_t st = 0; st < job.S; ++st) {
-        StreamBest& b = best[st];
-        const uint32_t c2 = (uint32_t)st | (kTokenDomain << 24);
-        for (int q = 0; q < nb; q += 4 * W) {
-            F g[4], sc[4];
-            X::gumbel_block(k0, k1, (uint32_t)((c0 + q) >> 2), c1, c2, job.offset, g);
-            for (int k = 0; k < 4; ++k) {
-                sc[k] = X::add(X::load(buf + q + k * W), X::mul(temp, g[k]));
-                sc[k] = X::keep_first(sc[k], n - (q + k * W));
-            }
-            const F top = X::max(X::max(sc[0], sc[1]), X::max(sc[2], sc[3]));
-            if (!X::any_gt(top, b.score)) continue;
-            const float h = X::hmax(top);
-            for (int k = 0; k < 4; ++k) {
-                const M e = X::eq(sc[k], X::set1(h));
-                if (X::any(e)) {
-                    const int l = X::first(e);
-                    b.score = h;
-                    b.idx = c0 + q + k * W + l;
-                    b.f = buf[q + k * W + l];
-                    break;
-                }
-            }
+    constexpr int W = X::W, U = kLaneSets;
+    const F clamp = X::set1(kMinExp);
+    for (int q = 0; q < nb; q += U * W) {
+        for (int u = 0; u < U; ++u) {
+            const F x = X::max(X::sub(X::load(buf + q + u * W), m[u]), clamp);
+            const F e = X::exp_clamped(x);
+            s[u] = X::add(s[u], e);
+            t[u] = X::fmadd(e, x, t[u]);
+            if (kMass) c[u] = X::add(c[u], e);
         }
     }
 }
 
+// The chunk's tempered mass relative to r, the largest lane max so far (>= every column of
+// the chunk): from its lane sums c at temperature 1, else by one more pass over buf.
 template <class X>
-void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part,
-                  StreamBest* best) {
+ChunkMass chunk_mass(const RowJob& job, const float* buf, int nb, const typename X::F* m,
+                     const typename X::F* c) {
+    using F = typename X::F;
+    constexpr int W = X::W, L = kLaneSets * W;
+    alignas(64) float ml[L], cl[L];
+    for (int u = 0; u < kLaneSets; ++u) {
+        X::store(ml + u * W, m[u]);
+        X::store(cl + u * W, c[u]);
+    }
+    float r = -INFINITY;
+    for (int l = 0; l < L; ++l) r = ml[l] > r ? ml[l] : r;
+    if (r == -INFINITY) return ChunkMass{0.0f, 0.0f};
+    double mass = 0.0;
+    if (job.beta == 1.0f) {
+        for (int l = 0; l < L; ++l)
+            if (cl[l] > 0.0f) mass += (double)cl[l] * exp((double)ml[l] - (double)r);
+        return ChunkMass{r, (float)mass};
+    }
+    const F ref = X::set1(r), beta = X::set1(job.beta), clamp = X::set1(kMinExp);
+    F acc = X::set1(0.0f);
+    for (int q = 0; q < nb; q += W)
+        acc = X::add(acc, X::exp_clamped(X::max(X::mul(X::sub(X::load(buf + q), ref), beta), clamp)));
+    alignas(64) float al[W];
+    X::store(al, acc);
+    for (int l = 0; l < W; ++l) mass += al[l];
+    return ChunkMass{r, (float)mass};
+}
+
+template <class X>
+void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part) {
     using F = typename X::F;
     using I = typename X::Idx;
     using M = typename X::M;
@@ -103,13 +118,9 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     const char* base = static_cast<const char*>(job.base) + job.offsets[row] * dtype_size(job.dtype);
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
-    const bool draw = job.S > 0 && job.temperature > 0.0f;
-    if (draw)
-        for (int64_t st = 0; st < job.S; ++st) best[st] = StreamBest{-INFINITY, -INFINITY, -1};
-
-    // U independent lane sets (U * W lanes in all) break the compare -> blend and add
-    // dependency chains of a single set.
-    constexpr int U = 2;
+    const bool draw = job.chunks != nullptr;
+    const bool unit_mass = draw && job.beta == 1.0f;
+    constexpr int U = kLaneSets;
     const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp);
     F m[U], second[U], s[U], t[U];
     I arg[U];
@@ -146,15 +157,15 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
             t[u] = X::mul(scale, X::fmadd(s[u], d, t[u]));
             s[u] = X::mul(scale, s[u]);
         }
-        for (int q = 0; q < nb; q += U * W) {
-            for (int u = 0; u < U; ++u) {
-                const F x = X::max(X::sub(X::load(buf + q + u * W), m[u]), clamp);
-                const F e = X::exp_clamped(x);
-                s[u] = X::add(s[u], e);
-                t[u] = X::fmadd(e, x, t[u]);
-            }
+        if (unit_mass) {
+            F c[U];
+            for (int u = 0; u < U; ++u) c[u] = X::set1(0.0f);
+            add_chunk<X, true>(buf, nb, m, s, t, c);
+            job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(job, buf, nb, m, c);
+        } else {
+            add_chunk<X, false>(buf, nb, m, s, t, nullptr);
+            if (draw) job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(job, buf, nb, m, nullptr);
         }
-        if (draw) draw_chunk<X>(job, row, c0, n, nb, buf, best);
     }
 
     constexpr int L = U * W;
@@ -194,14 +205,84 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
 
 }  // namespace
 
-void run_items(const RowJob& job, RowPartial* parts, StreamBest* best) {
+void run_items(const RowJob& job, RowPartial* parts) {
     const int64_t items = job.R * job.nseg;
-    const int64_t S = job.S;
 #pragma omp parallel num_threads(job.num_threads)
     {
         alignas(64) float buf[kChunk];
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; ++it)
-            process_item<Simd>(job, it / job.nseg, it % job.nseg, buf, parts[it], best + it * S);
+        for (int64_t it = 0; it < items; ++it) process_item<Simd>(job, it / job.nseg, it % job.nseg, buf, parts[it]);
+    }
+}
+
+namespace {
+
+// Draw `target` within chunk j of a row: the first column whose running sum from `base`
+// exceeds it. Rounding (the chunk table summed otherwise) can leave it unreached: then the
+// chunk's last column of positive weight, or -1 when it has none. *f gets the column's logit.
+template <class X>
+int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, double base, double target,
+                        float* buf, float* f) {
+    using F = typename X::F;
+    constexpr int W = X::W;
+    const int64_t c0 = j * kChunk;
+    const int n = (int)(job.V - c0 < kChunk ? job.V - c0 : kChunk);
+    const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
+    load_chunk<X>(job, row, c0, n, nb, buf);
+    alignas(64) float w[kChunk];
+    const F mm = X::set1(m), beta = X::set1(job.beta), clamp = X::set1(kMinExp);
+    for (int q = 0; q < nb; q += W)
+        X::store(w + q, X::exp_clamped(X::max(X::mul(X::sub(X::load(buf + q), mm), beta), clamp)));
+    double run = base;
+    int last = -1;
+    for (int q = 0; q < n; ++q) {
+        if (w[q] <= 0.0f) continue;
+        run += w[q];
+        last = q;
+        if (run > target) break;
+    }
+    if (last < 0) return -1;
+    *f = buf[last];
+    return c0 + last;
+}
+
+}  // namespace
+
+void run_draws(const RowJob& job, const DrawRows& rows) {
+#pragma omp parallel num_threads(job.num_threads)
+    {
+        alignas(64) float buf[kChunk];
+        std::vector<double> cum((size_t)job.nchunks);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t i = 0; i < job.R; ++i) {
+            if (rows.skip[i]) continue;
+            const float m = rows.m[i];
+            const ChunkMass* table = job.chunks + i * job.nchunks;
+            double z = 0.0;
+            int64_t last = 0;
+            for (int64_t j = 0; j < job.nchunks; ++j) {
+                if (table[j].mass > 0.0f) {
+                    z += (double)table[j].mass * exp((double)(float)((table[j].ref - m) * job.beta));
+                    last = j;
+                }
+                cum[(size_t)j] = z;
+            }
+            const char* row = static_cast<const char*>(job.base) + job.offsets[i] * dtype_size(job.dtype);
+            const uint64_t key = (uint64_t)job.keys[i];
+            uint32_t words[4];
+            for (int64_t st = 0; st < job.S; ++st) {
+                if ((st & 3) == 0)
+                    philox4x32_10((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)(st >> 2), (uint32_t)job.ctr[i],
+                                  kTokenDomain << 24, job.offset, words);
+                const double target = (double)philox_uniform(words[st & 3]) * z;
+                int64_t j = std::upper_bound(cum.begin(), cum.end(), target) - cum.begin();
+                if (j >= job.nchunks) j = last;
+                float f = m;
+                int64_t idx = locate_in_chunk<Simd>(job, row, j, m, j > 0 ? cum[(size_t)j - 1] : 0.0, target, buf, &f);
+                if (idx < 0) idx = rows.argmax[i];
+                rows.samples[i * job.S + st] = idx;
+                rows.sample_prob[i * job.S + st] = (float)(exp((double)f - (double)m) / rows.s[i]);
+            }
+        }
     }
 }

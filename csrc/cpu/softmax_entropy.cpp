@@ -4,7 +4,7 @@
 namespace igk {
 
 int64_t softmax_entropy(const void* logits, Dtype dtype, int64_t V, int64_t R, const int64_t* offsets,
-                        const int64_t* keys, const int64_t* ctr, int64_t S, float temperature,
+                        const int64_t* keys, const int64_t* ctr, int64_t S, double temperature,
                         uint32_t offset, const RowOutputs& out, int num_threads) {
     RowJob job{};
     job.base = logits;
@@ -15,10 +15,9 @@ int64_t softmax_entropy(const void* logits, Dtype dtype, int64_t V, int64_t R, c
     job.keys = keys;
     job.ctr = ctr;
     job.S = S;
-    job.temperature = temperature;
     job.offset = offset;
     job.num_threads = num_threads;
-    return compute_row_stats(job, out);
+    return compute_row_stats(job, out, temperature);
 }
 
 }  // namespace igk

@@ -1,4 +1,5 @@
-// K1: softmax statistics and Gumbel-max draws of selected rows, one read per row.
+// K1: softmax statistics and inverse-transform draws of selected rows, one read per row
+// (and one chunk re-read per draw).
 #pragma once
 
 #include <stdint.h>
@@ -12,7 +13,7 @@ namespace igk {
 // temperature > 0). Outputs are [R] (samples, sample_prob: [R, S] row-major).
 // Returns the lowest i whose row holds NaN / +inf or is entirely -inf, or -1.
 int64_t softmax_entropy(const void* logits, Dtype dtype, int64_t V, int64_t R, const int64_t* offsets,
-                        const int64_t* keys, const int64_t* ctr, int64_t S, float temperature,
+                        const int64_t* keys, const int64_t* ctr, int64_t S, double temperature,
                         uint32_t offset, const RowOutputs& out, int num_threads);
 
 }  // namespace igk

@@ -32,7 +32,7 @@ int64_t state_uncertainty(const void* logits, Dtype dtype, int64_t B, int64_t T,
         job.num_threads = num_threads;
         RowOutputs o{};
         o.entropy = entropy.data();
-        const int64_t bad = compute_row_stats(job, o);
+        const int64_t bad = compute_row_stats(job, o, 0.0);
         if (bad >= 0) return flat[(size_t)bad];
     }
     int64_t i = 0;

@@ -10,21 +10,24 @@ backend. The layout, which the C++, CUDA and Triton kernels reproduce bit for bi
     u       = ((word >> 9) + 0.5) * 2**-23               in (0, 1), exact in fp32
     gumbel  = -log(-log(u))                              computed in fp32
 
-* ``col``: vocabulary index (token draws) or sequence position (position draws).
-  Four neighbouring columns share one Philox call, which uses all four output words.
+* ``col``: the draw index s (token draws: one uniform per draw) or the sequence position
+  (position draws: one Gumbel number per position).
 * ``row``: the logical row index (flattened leading dims of the logits, or the batch
   index for positions). When the caller passes one seed *per row* instead, ``row`` is 0:
   the row is then identified by its own key, which is how the sampler makes draws
   independent of where a sequence sits in a batch.
-* ``stream``: sample index (token draws) or candidate index (position draws), < 2**24.
-* ``domain``: ``TOKEN_DOMAIN`` (0) for Gumbel-max token draws, ``POSITION_DOMAIN`` (1) for
-  candidate position draws, so the two never share a counter.
+* ``stream``: 0 (token draws) or the candidate index (position draws), < 2**24.
+* ``domain``: ``TOKEN_DOMAIN`` (0) for token draws, ``POSITION_DOMAIN`` (1) for candidate
+  position draws, so the two never share a counter.
 * ``offset``: the caller's step counter, < 2**32.
 
+Four neighbouring columns share one Philox call, which uses all four output words: a row's
+draws 0..3 come from one call.
+
 ``u`` uses 23 bits of the word so that ``(word >> 9) + 0.5`` needs 24 significant bits and
-is exact in fp32: u lies in [2**-24, 1 - 2**-24], so g is finite, in [-2.82, 16.64], and a
-banned (-inf) logit can never be drawn. (With 24 bits, +0.5 would round 2**24 - 0.5 up to
-2**24, giving u = 1 and g = +inf.)
+is exact in fp32: u lies in [2**-24, 1 - 2**-24] (with 24 bits, +0.5 would round
+2**24 - 0.5 up to 2**24, giving u = 1). So a token draw's target u * Z lies strictly inside
+the cumulative mass and g is finite, in [-2.82, 16.64].
 
 Integers are held in int64 tensors here (values in [0, 2**32)) so that the reference
 runs on any device; products are split into 16-bit halves to stay below 2**63.
@@ -82,7 +85,11 @@ def random_words(key: torch.Tensor, row: torch.Tensor, stream: torch.Tensor, dom
     return torch.stack(words, dim=-1).flatten(-2)[..., :ncols]
 
 
+def uniform(words: torch.Tensor) -> torch.Tensor:
+    """Uniform fp32 numbers in (0, 1) from uint32 words: ((word >> 9) + 0.5) * 2**-23, exact."""
+    return ((words >> 9).to(torch.float32) + 0.5) * (2.0 ** -23)
+
+
 def gumbel(words: torch.Tensor) -> torch.Tensor:
     """Standard Gumbel noise in fp32 from uint32 words: -log(-log(u))."""
-    u = ((words >> 9).to(torch.float32) + 0.5) * (2.0 ** -23)
-    return -torch.log(-torch.log(u))
+    return -torch.log(-torch.log(uniform(words)))

@@ -1,11 +1,14 @@
 """The reference backend: plain PyTorch, written to be read beside SPEC §2.
 
 It is the truth every test compares with. Statistics are computed in float64 from the
-selected rows; random draws come from ``igkernels.philox`` exactly as the fused kernels
-draw them, and the Gumbel scores are formed in fp32 as the kernels form them:
+selected rows; random numbers come from ``igkernels.philox`` exactly as the fused kernels
+draw them:
 
-    token draw     x = argmax_v  fp32(logit_v) + fp32(temperature) * gumbel_v   (ties: lowest v)
-    position draw  score_t = fp32(conf_t) / fp32(tau) + gumbel_t                (candidate c >= 1)
+    token draw s     inverse transform: the lowest v whose cumulative tempered weight
+                     C_v = sum_{v' <= v} w_v' exceeds u_s * Z, with w_v = exp(fp32(f_v - m) * beta)
+                     in fp32, beta = fp32(1 / temperature), Z = C_{V-1}, u_s one uniform;
+                     C and Z are summed here in float64 (the kernels: fp32 tiles)
+    position draw    score_t = fp32(conf_t) / fp32(tau) + gumbel_t              (candidate c >= 1)
 
 The backends receive arguments already checked and normalised by ``igkernels.ops``:
 rows of ``logits`` are addressed by their logical (flattened leading) index, and every
@@ -35,23 +38,42 @@ def entropy(f: torch.Tensor) -> torch.Tensor:
     return torch.special.entr(torch.softmax(f, dim=-1)).sum(-1)
 
 
-def gumbel_max_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.Tensor, num_samples: int,
-                      temperature: float, offset: int) -> torch.Tensor:
-    """Gumbel-max draws [R, num_samples] from fp32 logits [R, V]; argmax when temperature == 0."""
+def token_uniforms(keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, offset: int) -> torch.Tensor:
+    """u [R, S] in (0, 1), fp32: draw s of a row takes column s of the token domain."""
+    words = philox.random_words(keys, ctr, torch.zeros_like(ctr), philox.TOKEN_DOMAIN, offset, num_samples)
+    return philox.uniform(words)
+
+
+def tempered_weights(f32: torch.Tensor, m32: torch.Tensor, temperature: float) -> torch.Tensor:
+    """w [R, V] = exp(fp32(f - m) * beta), beta = fp32(1 / temperature): 0 exactly at -inf logits."""
+    beta = torch.tensor(1.0 / temperature, dtype=torch.float32, device=f32.device)
+    return torch.exp((f32 - m32[:, None]) * beta)
+
+
+def inverse_transform_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.Tensor, num_samples: int,
+                             temperature: float, offset: int) -> torch.Tensor:
+    """Draws [R, num_samples] from softmax(f / temperature) of fp32 logits [R, V]; the argmax
+    when temperature == 0.
+
+    Draw s is the lowest v with C_v > u_s * Z (see the module doc). Rounding can leave the
+    target at or above every C_v only in the kernels' fp32 sums; the rule for that case, the
+    highest v with w_v > 0, keeps a -inf logit (w = 0) from ever being drawn.
+    """
     R, V = f32.shape
     if temperature == 0.0:
         return f32.argmax(-1, keepdim=True).expand(R, num_samples).clone()
-    streams = torch.arange(num_samples, device=f32.device)
-    words = philox.random_words(keys[:, None], ctr[:, None], streams[None, :],
-                                philox.TOKEN_DOMAIN, offset, V)           # [R, S, V]
-    scores = f32[:, None, :] + torch.tensor(temperature, dtype=torch.float32) * philox.gumbel(words)
-    return scores.argmax(-1)
+    w = tempered_weights(f32, f32.max(-1).values, temperature)
+    c = torch.cumsum(w.double(), -1)
+    target = token_uniforms(keys, ctr, num_samples, offset).double() * c[:, -1:]
+    idx = torch.searchsorted(c, target, right=True)
+    last = V - 1 - (w > 0).flip(-1).int().argmax(-1, keepdim=True)
+    return torch.where(idx < V, idx, last)
 
 
 def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,
                     ctr: torch.Tensor, num_samples: int, temperature: float, offset: int
                     ) -> tuple[TokenStats, torch.Tensor]:
-    """K1 over the selected rows: statistics of p = softmax(f) and Gumbel-max draws.
+    """K1 over the selected rows: statistics of p = softmax(f) and inverse-transform draws.
 
     ``offsets`` (element offset of each row, for pointer-based kernels) is not needed here.
     """
@@ -63,7 +85,7 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Ten
     # p_v = exp(f_v - m) / z rather than exp(f_v - logsumexp): m + log z loses log z to
     # rounding once |m| is beyond ~1e15, and a tie at the top would read as probability 1.
     z = torch.exp(f - m).sum(-1, keepdim=True)
-    samples = gumbel_max_tokens(f32, keys, ctr, num_samples, temperature, offset)
+    samples = inverse_transform_tokens(f32, keys, ctr, num_samples, temperature, offset)
     return TokenStats(
         entropy=entropy(f).float(),
         logsumexp=torch.logsumexp(f, -1).float(),

@@ -28,7 +28,8 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     logits:      [..., V] float32 / float16 / bfloat16, any leading shape and strides.
     rows:        optional int64 [R] indices (or a list of ints) into the flattened leading dims; only those rows
                  are read and the outputs have leading shape [R].
-    num_samples: S >= 0 Gumbel-max draws per row (stream s = 0..S-1).
+    num_samples: S >= 0 draws per row from softmax(logits / temperature), by inverse transform:
+                 one uniform per draw (draw s = 0..S-1), located in the row's cumulative weights.
     temperature: 0 (every draw the argmax) or in [1e-30, 1e30].
     seed:        int in [0, 2**64), or an int64 tensor with one seed per row (of the leading
                  shape, or [R] when ``rows`` is given).

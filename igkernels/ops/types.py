@@ -15,7 +15,7 @@ class TokenStats(NamedTuple):
     max_prob     [...]     max_v p_v
     argmax       [...]     int64, lowest index among ties
     second_prob  [...]     second largest entry of p (= max_prob on a tie, 0 if V = 1)
-    samples      [..., S]  int64 Gumbel-max draws at the temperature (argmax when 0)
+    samples      [..., S]  int64 draws from softmax(logits / temperature) (argmax when 0)
     sample_prob  [..., S]  untempered p of each draw
     """
     entropy: torch.Tensor

@@ -1,8 +1,8 @@
 """Phase 2, propose: candidate position sets (K3) and their tokens, applied to the canvases.
 
 SPEC §1 steps 1-2. Tokens come from the current per-position statistics: the argmax, or with
-a token temperature the Gumbel-max draw of stream c for candidate c (drawn while the previous
-step's canvases were evaluated). Position sets come from one ``sample_candidates`` call for the
+a token temperature draw c for candidate c (drawn from the committed canvas after the previous
+step's evaluation). Position sets come from one ``sample_candidates`` call for the
 whole batch; a bypass step takes the top-k confident positions.
 """
 from __future__ import annotations

@@ -136,7 +136,7 @@ def _chi2_pvalue(samples: torch.Tensor, probs: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_draws_follow_the_tempered_softmax(backend, temperature, gen):
-    """Gumbel-max at temperature t samples softmax(logits / t); chi-squared goodness of fit.
+    """Draws at temperature t sample softmax(logits / t); chi-squared goodness of fit.
 
     The interpreted Triton backend (~40 ms a draw) draws fewer rows and must draw exactly the
     reference's tokens, whose law the chi-squared test checks."""
@@ -227,24 +227,57 @@ def test_empty_selection_and_inputs_untouched(backend, gen):
     assert torch.equal(x, before) and rows.tolist() == [2, 0]
 
 
-def test_gumbel_noise_is_finite_for_every_word():
-    """The extreme uint32 words map to u strictly inside (0, 1): a banned token never wins."""
+def test_uniforms_and_gumbel_noise_stay_inside_for_every_word():
+    """The extreme uint32 words map to u strictly inside (0, 1): a token draw's target stays
+    below Z, and the position draws' Gumbel noise is finite."""
     from igkernels.backends import philox
     words = torch.tensor([0, 1, 0x1FF, 0x200, 0xFFFFFE00, 0xFFFFFF00, 0xFFFFFFFF], dtype=torch.int64)
+    u = philox.uniform(words)
+    assert u[0] == 2.0 ** -24 and u[-1] == 1 - 2.0 ** -24
     g = philox.gumbel(words)
     assert torch.isfinite(g).all() and g.min() > -3 and g.max() < 17
     assert g[-1] == g[-2] == g[-3] and g[0] == g[1] == g[2] and g[3] > g[2]
 
 
-def test_the_largest_word_draws_like_the_reference(backend):
-    """Seed 187 gives column 43918 (row 0, stream 0, offset 0) a word whose top 23 bits are all
-    ones: the largest u, g = 16.64. Every backend must score it finite, like the reference."""
+# Seeds whose draw 0 of row 0 (offset 0) gets the largest and the smallest uniform, 1 - 2**-24
+# and 2**-24 (found by search; the test checks they still do).
+SEED_U_MAX, SEED_U_MIN = 16390493, 75465
+
+
+@pytest.mark.parametrize("seed,first_logit", [(SEED_U_MAX, 0.0), (SEED_U_MIN, None)])
+def test_the_extreme_uniforms_draw_like_the_reference(backend, seed, first_logit):
+    """Two live tokens, far apart: at u = 1 - 2**-24 the later one is drawn iff its share of Z
+    exceeds 2**-24 (e**-16.6); at u = 2**-24 the earlier one is drawn iff its share does. A
+    banned token is drawn at neither end."""
     from igkernels.backends import philox
-    col, other = 43918, 7
-    word = philox.random_words(torch.tensor(187), torch.tensor(0), torch.tensor(0), 0, 0, col + 1)[col]
-    assert int(word) >> 9 == 0x7FFFFF
-    for logit, want in ((-20.0, other), (-13.0, col), (float("-inf"), other)):
+    word = philox.random_words(torch.tensor(seed), torch.tensor(0), torch.tensor(0), 0, 0, 1)[0]
+    assert int(word) >> 9 == (0x7FFFFF if seed == SEED_U_MAX else 0)
+    early, late = 7, 43918
+    for logit, big_share in ((-20.0, False), (-13.0, True), (float("-inf"), False)):
         x = torch.full((1, 50001), float("-inf"))
-        x[0, col], x[0, other] = logit, 0.0
-        st = igk.softmax_entropy(backend.put(x), num_samples=1, temperature=1.0, seed=187, backend=backend.backend)
+        if seed == SEED_U_MAX:     # the late token carries the small share
+            x[0, early], x[0, late] = 0.0, logit
+            want = late if big_share else early
+        else:                      # the early token carries it
+            x[0, early], x[0, late] = logit, 0.0
+            want = early if big_share else late
+        st = igk.softmax_entropy(backend.put(x), num_samples=1, temperature=1.0, seed=seed, backend=backend.backend)
         assert st.samples.item() == want, (logit, st.samples.item())
+        ref = igk.softmax_entropy(x, num_samples=1, temperature=1.0, seed=seed, backend="reference")
+        assert ref.samples.item() == want
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 0.05, 3.0, 1e30])
+def test_banned_tokens_never_drawn(backend, temperature, gen):
+    """Rows mostly -inf, at temperatures from the argmax-like to the uniform-like: every draw is
+    a live token."""
+    R, V = (4, 300) if backend.interpreted else (64, 3001)
+    x = make_logits((R, V), torch.float32, "normal", gen)
+    live = torch.rand(R, V, generator=gen) < 0.02
+    live[:, 0] = True
+    x = x.masked_fill(~live, float("-inf"))
+    st = cpu(igk.softmax_entropy(backend.put(x), num_samples=40, temperature=temperature, seed=5,
+                                 backend=backend.backend))
+    assert live.gather(1, st.samples).all()
+    if temperature == 1e-30:
+        assert torch.equal(st.samples, st.argmax[:, None].expand_as(st.samples))
