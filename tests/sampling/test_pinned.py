@@ -2,9 +2,11 @@
 
 ``tests/data/pinned_sequences.json`` was recorded with the code as it stood before the move;
 every variant, both temperatures, the bypass, penalties, generation after a prompt with
-padding, and the fused LM head must still decode to exactly those tokens. The two threshold
-cases were re-recorded once, when the bypass stopped firing on a block's last step (their
-``repinned`` field says why).
+padding, and the fused LM head must still decode to exactly those tokens. Cases were
+re-recorded where a change meant other tokens (their ``repinned`` field says why): the two
+threshold cases when the bypass stopped firing on a block's last step, and every case at a
+temperature > 0 when token draws became inverse-transform draws (same law, other tokens);
+the temperature-0 cases are as first recorded.
 """
 from __future__ import annotations
 
