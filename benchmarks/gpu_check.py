@@ -128,7 +128,7 @@ class Bench:
         sweep = []
         for cfg in configs:
             def run(cfg=cfg):
-                combine(*lk.partial_states(h, rows, w, None, keys, rows, 0, 0.0, 0, config=cfg), 0)
+                combine(*lk.partial_states(h, rows, w, None, keys, rows, 0, 0.0, 0, config=cfg)[:2])
             try:
                 sweep.append(dict(config=cfg, ms=harness.time_ms(run, FUSED, self.device)))
             except Exception as exc:  # a config the GPU cannot run (shared memory) is a result too

@@ -5,10 +5,10 @@ read without a GPU: the Triton kernels compiled with ``triton.compile`` for
 
     python benchmarks/gpu_kernel_resources.py            # the markdown table on stdout
 
-"instr/elem" counts the SASS instructions of a kernel's hot loop (the largest innermost loop:
-with draws, the loop over draws, so the figure is per element and draw) and divides by the
-logits elements one thread handles per pass of that loop (from the loop's own global loads,
-else the launch's tile); "-" where that means nothing. It is a static count: what an H200 does with
+"instr/elem" counts the SASS instructions of a kernel's hot loop (the largest innermost loop;
+for the K1 row kernel with draws the statistics loop, its draw loop has a row of its own) and
+divides by the logits elements one thread handles per pass of that loop (from the loop's own
+global loads, else the launch's tile); "-" where that means nothing. It is a static count: what an H200 does with
 it (issue rate, latency hiding) is for benchmarks/gpu_check.sh to measure.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ os.environ.pop("TRITON_INTERPRET", None)   # compile for real (no launch happens
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+import torch  # noqa: E402
 import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -41,6 +42,7 @@ class Spec(NamedTuple):
     num_warps: int
     num_stages: int
     elements_per_pass: int         # logits elements one thread handles per pass of the hot loop (0: none)
+    skip_last_loops: int = 0       # innermost loops at the end of the kernel left out of "hot loop"
 
 
 def triton_specs() -> list[Spec]:
@@ -48,22 +50,32 @@ def triton_specs() -> list[Spec]:
     from igkernels.backends.triton import sample_candidates as k3
     from igkernels.backends.triton import softmax_entropy as k1
     from igkernels.backends.triton import state_uncertainty as k2
-    block, warps = k1._tile(126464)
+    V = 126464
+    block, warps = k1._tile(V)
     per_thread = block // (32 * warps)
+    nt = k1.table_width(-(-V // block))
     k1_ptrs = {n: "*i64" for n in ("offsets", "keys", "ctr_ptr", "amax_ptr", "samples_ptr")}
     k1_ptrs |= {n: "*fp32" for n in ("ent_ptr", "lse_ptr", "maxp_ptr", "second_ptr", "sprob_ptr", "p_m", "p_s",
-                                     "p_t", "p_second", "p_score")}
-    k1_ptrs |= {"logits": "*bf16", "mask_ptr": "*u8", "status_ptr": "*i64", "p_idx": "*i32", "p_sidx": "*i32",
-                "temperature": "fp32"}
+                                     "p_t", "p_second", "tab_r", "tab_m")}
+    k1_ptrs |= {"logits": "*bf16", "mask_ptr": "*u8", "status_ptr": "*i64", "p_idx": "*i32", "beta": "fp32"}
     specs = []
-    for S, label in ((0, "statistics"), (1, "1 draw"), (4, "4 draws")):
-        c = dict(BLOCK=block, S_BLOCK=max(1, S), HAS_SAMPLES=S > 0, HAS_MASK=False, ALIGN=8)
-        specs.append(Spec(f"Triton K1 row, bf16, {label}", k1.softmax_entropy_kernel, k1_ptrs,
-                          dict(c, ENTROPY_ONLY=False), warps, 3, per_thread))
+    # Draws: the tile-mass table in the statistics loop (T = 1: the sum of the statistics' exp;
+    # T != 1: one more exp per element), then the draw step (the row kernel's tail, the combine).
+    for draws, tempered, label in ((False, False, "statistics"), (True, False, "draws, T = 1"),
+                                   (True, True, "draws, T != 1")):
+        c = dict(BLOCK=block, HAS_SAMPLES=draws, TEMPERED=tempered, HAS_MASK=False, ALIGN=8)
+        row = dict(c, NT=nt, ENTROPY_ONLY=False)
+        specs.append(Spec(f"Triton K1 row, bf16, {label}", k1.softmax_entropy_kernel, k1_ptrs, row, warps, 3,
+                          per_thread, skip_last_loops=int(draws)))
+        if draws and not tempered:   # the row kernel's last loop: its draws, one tile read again each
+            specs.append(Spec("Triton K1 row, bf16, draw loop (per draw)", k1.softmax_entropy_kernel, k1_ptrs,
+                              row, warps, 3, 0, skip_last_loops=-1))
         specs.append(Spec(f"Triton K1 split slice, bf16, {label}", k1.softmax_entropy_split_kernel, k1_ptrs, c,
                           warps, 3, per_thread))
-    specs.append(Spec("Triton K1 combine", k1.softmax_entropy_combine_kernel, k1_ptrs,
-                      dict(S_BLOCK=1, HAS_SAMPLES=False, HAS_MASK=False, ENTROPY_ONLY=False), 1, 3, 0))
+    for draws, label in ((False, "statistics"), (True, "per draw")):
+        specs.append(Spec(f"Triton K1 combine, {label}", k1.softmax_entropy_combine_kernel, k1_ptrs,
+                          dict(BLOCK=block, NT=nt, HAS_SAMPLES=draws, HAS_MASK=False, ENTROPY_ONLY=False),
+                          warps if draws else 1, 3, 0))
     specs.append(Spec("Triton K2 masked mean", k2.masked_mean_kernel,
                       {"ent_ptr": "*fp32", "mask_ptr": "*u8", "out_ptr": "*fp32"}, dict(BLOCK_T=1024), 4, 3, 0))
     k3_types = {"conf_ptr": "*fp32", "valid_ptr": "*u8", "keys": "*i64", "ctr_ptr": "*i64", "pos_ptr": "*i64",
@@ -73,16 +85,23 @@ def triton_specs() -> list[Spec]:
                           dict(NOISE=True, DOMAIN=1, BLOCK_N=8, BLOCK_T=T, BLOCK_K=32), max(1, min(16, 8 * T // 512)),
                           3, 0))
     head_types = {"h_ptr": "*bf16", "rows_ptr": "*i64", "w_ptr": "*bf16", "b_ptr": "*bf16", "keys_ptr": "*i64",
-                  "ctr_ptr": "*i64", "part_f_ptr": "*fp32", "part_i_ptr": "*i32", "part_sf_ptr": "*fp32",
-                  "part_si_ptr": "*i32", "temperature": "fp32"}
+                  "ctr_ptr": "*i64", "part_f_ptr": "*fp32", "part_i_ptr": "*i32", "tab_r": "*fp32",
+                  "tab_m": "*fp32", "m_ptr": "*fp32", "inv_s_ptr": "*fp32", "amax_ptr": "*i64",
+                  "samples_ptr": "*i64", "sprob_ptr": "*fp32", "beta": "fp32"}
     from gpu_check import SWEEP   # the LM head configs the GPU run times; the first is the default
     for i, cfg in enumerate(SWEEP):
-        for S in (0, 1, 4) if i == 0 else (0, 1):
-            c = dict(HAS_BIAS=False, S_PAD=max(1, 1 << (max(S, 1) - 1).bit_length()), BLOCK_M=cfg["BLOCK_M"],
-                     BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"], UPCAST=False, HAS_SAMPLES=S > 0)
+        variants = ((False, False, "statistics"), (True, False, "draws, T = 1"), (True, True, "draws, T != 1"))
+        for draws, tempered, label in variants if i == 0 else variants[:2]:
+            c = dict(HAS_BIAS=False, BLOCK_M=cfg["BLOCK_M"], BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"],
+                     UPCAST=False, HAS_SAMPLES=draws, TEMPERED=tempered)
             specs.append(Spec(f"Triton fused LM head {cfg['BLOCK_M']}x{cfg['BLOCK_N']}x{cfg['BLOCK_K']} "
-                              f"w{cfg['num_warps']} s{cfg['num_stages']}, S {S}", head._linear_stats_kernel,
+                              f"w{cfg['num_warps']} s{cfg['num_stages']}, {label}", head._linear_stats_kernel,
                               head_types, c, cfg["num_warps"], cfg["num_stages"], 0))
+        bn, bk = cfg["BLOCK_N"], cfg["BLOCK_K"]
+        if (bn, bk) not in {(s["BLOCK_N"], s["BLOCK_K"]) for s in SWEEP[:i]}:
+            c = dict(HAS_BIAS=False, NT=k1.table_width(-(-V // bn)), BLOCK_N=bn, BLOCK_K=bk, UPCAST=False)
+            specs.append(Spec(f"Triton fused LM head draw, one {bn}-column tile x{bk}", head._linear_draw_kernel,
+                              head_types, c, head.draw_config(torch.device("cuda"))["num_warps"], 3, 0))
     return specs
 
 
@@ -108,10 +127,12 @@ def _resources(text: str) -> dict:
     return out
 
 
-def hot_loop(sass: str, function: str | None = None) -> tuple[int, int]:
+def hot_loop(sass: str, function: str | None = None, skip_last: int = 0) -> tuple[int, int]:
     """(SASS instructions, bytes its global loads read) of the largest innermost loop: the
     longest address range a backward branch closes that holds no other such range ((0, 0): no
-    loop)."""
+    loop); ``skip_last``: leave out that many innermost loops at the highest addresses (a loop
+    after the hot one, such as the K1 row kernel's draw loop), or keep only the last one
+    (negative)."""
     if function is not None:
         parts = re.split(r"\n\s*Function : ", sass)
         sass = next((p for p in parts if p.startswith(function)), "")
@@ -129,8 +150,12 @@ def hot_loop(sass: str, function: str | None = None) -> tuple[int, int]:
         b = re.search(r"\bBRA 0x([0-9a-f]+)", m.group(2))
         if b and int(b.group(1), 16) < here:
             loops.append((int(b.group(1), 16), here))
-    inner = [(lo, hi) for lo, hi in loops
-             if not any((lo, hi) != (a, b) and lo <= a and b <= hi for a, b in loops)]
+    inner = sorted((lo, hi) for lo, hi in loops
+                   if not any((lo, hi) != (a, b) and lo <= a and b <= hi for a, b in loops))
+    if skip_last > 0:
+        inner = inner[:-skip_last]
+    elif skip_last < 0:
+        inner = inner[-1:]
     if not inner:
         return 0, 0
     lo, hi = max(inner, key=lambda r: sum(1 for a in addr if r[0] <= a <= r[1]))
@@ -155,7 +180,7 @@ def triton_rows() -> list[tuple]:
                                                             enable_fp_fusion=False))
         res, sass = _cubin_stats(k.asm["cubin"])
         r = next(iter(res.values()))
-        loop = hot_loop(sass)
+        loop = hot_loop(sass, skip_last=spec.skip_last_loops)
         per = per_element(loop, 2, spec.elements_per_pass) if spec.elements_per_pass else "-"
         rows.append((spec.label, r["REG"], r["STACK"], r["SHARED"], loop[0] or "-", per))
     return rows

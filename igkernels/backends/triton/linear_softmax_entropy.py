@@ -1,4 +1,4 @@
-"""Fused LM head: softmax statistics of ``hidden @ weight.T (+ bias)`` without the logits.
+"""Fused LM head: softmax statistics and draws of ``hidden @ weight.T (+ bias)`` without the logits.
 
 Program (row block, vocabulary slice) loops over the slice in tiles of BLOCK_N columns. Each
 tile of logits is a ``tl.dot`` over D in fp32, then rounded where the unfused code rounds:
@@ -10,41 +10,36 @@ tile of logits is a ``tl.dot`` over D in fp32, then rounded where the unfused co
 moves a logit by at most one unit of its dtype's last place.
 
 Per tile the online softmax state of each row (m, s, t of
-``docs/backend_contract.md#online-softmax-statistics``), the argmax (lowest index of the max), the second largest
-logit counting duplicates, and per sample the best Gumbel score fp32(f) + fp32(T) * g
-(multiply then add: launched with enable_fp_fusion=False) with its logit and column. The
-Philox stream is that of ``igkernels/backends/philox.py`` with the vocabulary index as the column.
+``docs/backend_contract.md#online-softmax-statistics``), the argmax (lowest index of the max)
+and the second largest logit counting duplicates. Each program writes one partial state per
+(row, slice); ``igkernels.backends.tiled_head.combine`` merges the slices of a row in PyTorch
+([R, slices] tensors: the extra memory is O(rows)). Slices make enough programs when there are
+few rows; consecutive program ids share a slice, so its weight tiles are reused from L2 by the
+row blocks running together.
 
-Each program writes one partial state per (row, slice); ``igkernels.backends.tiled_head.combine`` merges
-the slices of a row in PyTorch ([R, slices] tensors: the extra memory is O(rows)). Slices make enough
-programs when there are few rows; consecutive program ids share a slice, so its weight tiles
-are reused from L2 by the row blocks running together.
+Draws (inverse transform, ``docs/backend_contract.md#token-draws-inverse-transform``,
+beta = fp32(1 / T)): each tile j also writes, per row, its tempered mass relative to the running
+max r_j after the tile, M_j = sum_{v in j} exp(fp32(f_v - r_j) * beta) (at T = 1 the sum of the
+statistics' own exp), into a [R, tiles] fp32 table (1 / (4 BLOCK_N) of the fp32 logits' size,
+twice: r and M). Then one program per (row, draw) moves the masses to the row max m, sums them
+in column order, finds the tile where the draw's target u * Z falls (one Philox uniform per
+draw), re-forms only that tile's logits (the same dot, by BLOCK_K steps, and roundings as
+above) and locates the draw in it by the cumulative sum of w_v = exp(fp32(f_v - m) * beta)
+(``softmax_entropy._pick_tile`` / ``_pick_column``): one tile of weights per draw, never a
+second pass over the vocabulary.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import triton
 import triton.language as tl
 
-from .philox import gumbel_from_words, philox4x32_10, split_key
+from .. import tiled_head
+from .philox import split_key, token_uniform
+from .softmax_entropy import _pick_column, _pick_tile, _tile_cumsum, fp32_inverse, table_width
 
 _BIG = tl.constexpr(2147483647)
-
-
-@triton.jit
-def _gumbel_2d(v0, k0, k1, ctr, stream_word, offset, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Gumbel noise [BLOCK_M, BLOCK_N] of columns v0 .. v0 + BLOCK_N - 1 (v0 a multiple of 4).
-
-    k0, k1, ctr: [BLOCK_M, 1] uint32 per row. One Philox call per four columns; word j of call
-    q is column 4q + j (join/reshape interleaves them back into column order).
-    """
-    q = ((v0 >> 2) + tl.arange(0, BLOCK_N // 4)).to(tl.uint32)
-    c0 = q[None, :] + tl.zeros([BLOCK_M, BLOCK_N // 4], tl.uint32)
-    w0, w1, w2, w3 = philox4x32_10(c0, ctr, stream_word, offset, k0, k1)
-    w = tl.reshape(tl.join(tl.join(w0, w2), tl.join(w1, w3)), [BLOCK_M, BLOCK_N])
-    return gumbel_from_words(w)
 
 
 @triton.jit
@@ -66,15 +61,13 @@ def _round(f, DTYPE: tl.constexpr, UPCAST: tl.constexpr):
     return f
 
 
-# Arguments that change from call to call (rows, draws, the step counter) are not specialised:
-# a new value must not cost a decode a recompile. V and D (fixed per model) keep their
-# divisibility hints. The draw count is a runtime loop over S_PAD (a power of two) slots.
-@triton.jit(do_not_specialize=["R", "v_per_split", "n_splits", "num_samples", "temperature", "offset"])
+# Arguments that change from call to call (rows, the temperature) are not specialised: a new
+# value must not cost a decode a recompile. V and D (fixed per model) keep their divisibility hints.
+@triton.jit(do_not_specialize=["R", "v_per_split", "n_splits", "beta"])
 def _linear_stats_kernel(
-        h_ptr, rows_ptr, stride_h, w_ptr, stride_w, b_ptr, keys_ptr, ctr_ptr,
-        part_f_ptr, part_i_ptr, part_sf_ptr, part_si_ptr,
-        R, V, D, v_per_split, n_splits, num_samples, temperature, offset,
-        HAS_BIAS: tl.constexpr, HAS_SAMPLES: tl.constexpr, S_PAD: tl.constexpr,
+        h_ptr, rows_ptr, stride_h, w_ptr, stride_w, b_ptr, part_f_ptr, part_i_ptr, tab_r, tab_m,
+        R, V, D, v_per_split, n_splits, beta,
+        HAS_BIAS: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, UPCAST: tl.constexpr):
     DTYPE: tl.constexpr = h_ptr.dtype.element_ty
     pid_m = tl.program_id(0)
@@ -91,15 +84,6 @@ def _linear_stats_kernel(
     top2 = tl.full([BLOCK_M], float("-inf"), tl.float32)
     idx = tl.full([BLOCK_M], _BIG, tl.int32)
     bad = tl.zeros([BLOCK_M], tl.int32)
-    s_ar = tl.arange(0, S_PAD)
-    d_score = tl.full([BLOCK_M, S_PAD], float("-inf"), tl.float32)
-    d_f = tl.full([BLOCK_M, S_PAD], float("-inf"), tl.float32)
-    d_idx = tl.full([BLOCK_M, S_PAD], _BIG, tl.int32)
-    if HAS_SAMPLES:
-        k0, k1 = split_key(tl.load(keys_ptr + rm, mask=rmask, other=0))
-        k0 = k0[:, None]
-        k1 = k1[:, None]
-        ctr = tl.load(ctr_ptr + rm, mask=rmask, other=0).to(tl.uint32)[:, None]
 
     v_lo = pid_s * v_per_split
     v_hi = tl.minimum(V, v_lo + v_per_split)
@@ -145,23 +129,20 @@ def _linear_stats_kernel(
         fin = f > float("-inf")
         x = tl.where(fin, f - m_new[:, None], 0.0)
         e = tl.where(fin, tl.exp(x), 0.0)
-        s += tl.sum(e, axis=1)
+        tile_s = tl.sum(e, axis=1)
+        s += tile_s
         t += tl.sum(tl.where(e > 0, e * x, 0.0), axis=1)
         m = m_new
 
         if HAS_SAMPLES:
-            for j in range(num_samples):
-                g = _gumbel_2d(v0, k0, k1, ctr, j, offset, BLOCK_M, BLOCK_N)
-                score = tl.where(fin, f + temperature * g, float("-inf"))
-                best = tl.max(score, axis=1)
-                bcol = tl.min(tl.where((score == best[:, None]) & fin, cols[None, :], _BIG), axis=1)
-                bf = tl.max(tl.where(cols[None, :] == bcol[:, None], f, float("-inf")), axis=1)
-                sel = s_ar[None, :] == j
-                cur = tl.max(tl.where(sel, d_score, float("-inf")), axis=1)
-                upd = sel & (best > cur)[:, None]
-                d_score = tl.where(upd, best[:, None], d_score)
-                d_f = tl.where(upd, bf[:, None], d_f)
-                d_idx = tl.where(upd, bcol[:, None], d_idx)
+            # The tile's tempered mass relative to r_j = m_new (>= every logit of the tile).
+            if TEMPERED:
+                mass = tl.sum(tl.where(fin, tl.exp(x * beta), 0.0), axis=1)
+            else:
+                mass = tile_s
+            at = rm.to(tl.int64) * tl.cdiv(V, BLOCK_N) + v0 // BLOCK_N
+            tl.store(tab_r + at, m_new, mask=rmask)
+            tl.store(tab_m + at, mass, mask=rmask)
 
     base = rm * n_splits + pid_s
     tl.store(part_f_ptr + base * 4 + 0, m, mask=rmask)
@@ -170,12 +151,56 @@ def _linear_stats_kernel(
     tl.store(part_f_ptr + base * 4 + 3, top2, mask=rmask)
     tl.store(part_i_ptr + base * 2 + 0, idx, mask=rmask)
     tl.store(part_i_ptr + base * 2 + 1, bad, mask=rmask)
-    if HAS_SAMPLES:
-        sp = base[:, None] * S_PAD + s_ar[None, :]
-        smask = rmask[:, None] & (s_ar[None, :] < num_samples)
-        tl.store(part_sf_ptr + sp * 2, d_score, mask=smask)
-        tl.store(part_sf_ptr + sp * 2 + 1, d_f, mask=smask)
-        tl.store(part_si_ptr + sp, d_idx, mask=smask)
+
+
+@triton.jit(do_not_specialize=["R", "S", "beta", "offset"])
+def _linear_draw_kernel(
+        h_ptr, rows_ptr, stride_h, w_ptr, stride_w, b_ptr, keys_ptr, ctr_ptr, tab_r, tab_m,
+        m_ptr, inv_s_ptr, amax_ptr, samples_ptr, sprob_ptr, R, V, D, S, beta, offset,
+        HAS_BIAS: tl.constexpr, NT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+        UPCAST: tl.constexpr):
+    """Grid (rows, draws): draw q of row i, re-forming the logits of the one tile it falls in.
+
+    The tile's dot is the statistics kernel's (BLOCK_K steps, the same tl.dot) on a 16-row
+    block whose rows 1..15 are zero (tl.dot's smallest M), then the same roundings."""
+    DTYPE: tl.constexpr = h_ptr.dtype.element_ty
+    i = tl.program_id(0)
+    q = tl.program_id(1)
+    m = tl.load(m_ptr + i)
+    n_tiles = tl.cdiv(V, BLOCK_N)
+    tab = i.to(tl.int64) * n_tiles
+    c, mass, z = _tile_cumsum(tab_r + tab, tab_m + tab, n_tiles, m, beta, NT)
+    k0, k1 = split_key(tl.load(keys_ptr + i))
+    u = token_uniform(q, k0, k1, tl.load(ctr_ptr + i).to(tl.uint32), offset)
+    j, c_prev, target = _pick_tile(c, mass, z, u, NT)
+
+    cols = j * BLOCK_N + tl.arange(0, BLOCK_N)
+    cmask = cols < V
+    hrow = tl.load(rows_ptr + i)
+    lead = tl.arange(0, 16) == 0
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros([16, BLOCK_N], tl.float32)
+    for k0_ in range(0, D, BLOCK_K):
+        kk = k0_ + ks
+        kmask = kk < D
+        a = tl.load(h_ptr + hrow * stride_h + kk[None, :] + tl.zeros([16, 1], tl.int64),
+                    mask=lead[:, None] & kmask[None, :], other=0.0)
+        b = tl.load(w_ptr + cols[None, :].to(tl.int64) * stride_w + kk[:, None],
+                    mask=kmask[:, None] & cmask[None, :], other=0.0)
+        if DTYPE == tl.float32 or UPCAST:
+            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(a, b, acc)
+    f = tl.sum(acc, axis=0)            # row 0 (the other rows are 0)
+    f = _round(f, DTYPE, UPCAST)
+    if HAS_BIAS:
+        f = _round(f + tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32), DTYPE, UPCAST)
+    f = tl.where(cmask & (f < float("inf")), f, float("-inf"))
+    amax = tl.load(amax_ptr + i).to(tl.int32)
+    d, f_d = _pick_column(cols, f, m, beta, c_prev, target, amax)
+    out = i.to(tl.int64) * S + q
+    tl.store(samples_ptr + out, d.to(tl.int64))
+    tl.store(sprob_ptr + out, tl.exp(f_d - m) * tl.load(inv_s_ptr + i))
 
 
 def default_config(R: int, V: int, device: torch.device) -> dict:
@@ -196,26 +221,67 @@ def default_config(R: int, V: int, device: torch.device) -> dict:
 def partial_states(hidden2d: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, temperature: float, offset: int,
                    config: dict | None = None):
-    """Launch the kernel; returns the per-(row, slice) partial states ``tiled_head.combine`` takes."""
+    """Launch the statistics kernel: (part_f [R, n, 4], part_i [R, n, 2], the per-(row, slice)
+    partial states ``tiled_head.combine`` merges, and when drawing (num_samples > 0 and
+    temperature > 0) the tile tables tab_r, tab_m [R, tiles] fp32 the draw kernel reads, else
+    None, None). keys, ctr and offset are unused here: the draws are ``launch``'s."""
     R, D = rows.numel(), hidden2d.shape[1]
     V = weight.shape[0]
     cfg = dict(default_config(R, V, hidden2d.device), **(config or {}))
     bn = cfg["BLOCK_N"]
     v_per_split = triton.cdiv(triton.cdiv(V, cfg["splits"]), bn) * bn
     n_splits = triton.cdiv(V, v_per_split)
-    S = num_samples if temperature > 0.0 else 0
-    s_pad = max(1, 1 << max(0, math.ceil(math.log2(max(S, 1)))))
+    drawing = num_samples > 0 and temperature > 0.0
+    beta = fp32_inverse(temperature) if drawing else 1.0
     dev = hidden2d.device
     part_f = torch.empty(R, n_splits, 4, dtype=torch.float32, device=dev)
     part_i = torch.empty(R, n_splits, 2, dtype=torch.int32, device=dev)
-    part_sf = torch.empty(R, n_splits, s_pad, 2, dtype=torch.float32, device=dev)
-    part_si = torch.empty(R, n_splits, s_pad, dtype=torch.int32, device=dev)
+    if drawing:
+        tab_r, tab_m = torch.empty(2, R, triton.cdiv(V, bn), dtype=torch.float32, device=dev)
+    else:
+        tab_r = tab_m = None
     grid = (triton.cdiv(R, cfg["BLOCK_M"]), n_splits)
     _linear_stats_kernel[grid](
         hidden2d, rows, hidden2d.stride(0), weight, weight.stride(0), bias if bias is not None else hidden2d,
-        keys, ctr, part_f, part_i, part_sf, part_si,
-        R, V, D, v_per_split, n_splits, S, float(temperature), offset,
-        HAS_BIAS=bias is not None, HAS_SAMPLES=S > 0, S_PAD=s_pad,
-        BLOCK_M=cfg["BLOCK_M"], BLOCK_N=bn, BLOCK_K=cfg["BLOCK_K"], UPCAST=hidden2d.device.type != "cuda",
+        part_f, part_i, tab_r if drawing else part_f, tab_m if drawing else part_f,
+        R, V, D, v_per_split, n_splits, beta,
+        HAS_BIAS=bias is not None, HAS_SAMPLES=drawing, TEMPERED=beta != 1.0,
+        BLOCK_M=cfg["BLOCK_M"], BLOCK_N=bn, BLOCK_K=cfg["BLOCK_K"], UPCAST=dev.type != "cuda",
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"], enable_fp_fusion=False)
-    return part_f, part_i, part_sf[..., :S, :], part_si[..., :S]
+    return part_f, part_i, tab_r, tab_m
+
+
+def draw_config(device: torch.device) -> dict:
+    """num_warps of the draw kernel: one [16, BLOCK_K] x [BLOCK_K, BLOCK_N] dot at a time."""
+    return dict(num_warps=4 if device.type == "cuda" else 1)
+
+
+def launch(hidden2d: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+           keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, temperature: float, offset: int,
+           config: dict | None = None):
+    """(entropy, logsumexp, max_prob, argmax, second_prob, samples, sample_prob, bad) of the rows
+    ``hidden2d[rows]``: the statistics kernel, ``tiled_head.combine``, then the draw kernel (or
+    the argmax at temperature 0). No host sync."""
+    R, D = rows.numel(), hidden2d.shape[1]
+    V = weight.shape[0]
+    S = num_samples
+    cfg = dict(default_config(R, V, hidden2d.device), **(config or {}))
+    part_f, part_i, tab_r, tab_m = partial_states(hidden2d, rows, weight, bias, keys, ctr, S, temperature,
+                                                  offset, cfg)
+    entropy, lse, inv_s, amax, second, m, bad = tiled_head.combine(part_f, part_i)
+    if tab_r is None:
+        # No noise: every draw is the argmax, whose probability is max_prob.
+        samples = amax[:, None].expand(R, S).clone()
+        sprob = inv_s[:, None].expand(R, S).clone()
+        return entropy, lse, inv_s, amax, second, samples, sprob, bad
+    samples = torch.empty(R, S, dtype=torch.int64, device=hidden2d.device)
+    sprob = torch.empty(R, S, dtype=torch.float32, device=hidden2d.device)
+    if R > 0:
+        bn = cfg["BLOCK_N"]
+        _linear_draw_kernel[(R, S)](
+            hidden2d, rows, hidden2d.stride(0), weight, weight.stride(0), bias if bias is not None else hidden2d,
+            keys, ctr, tab_r, tab_m, m, inv_s.contiguous(), amax.contiguous(), samples, sprob,
+            R, V, D, S, fp32_inverse(temperature), offset,
+            HAS_BIAS=bias is not None, NT=table_width(triton.cdiv(V, bn)), BLOCK_N=bn, BLOCK_K=cfg["BLOCK_K"],
+            UPCAST=hidden2d.device.type != "cuda", enable_fp_fusion=False, **draw_config(hidden2d.device))
+    return entropy, lse, inv_s, amax, second, samples, sprob, bad

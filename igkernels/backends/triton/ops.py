@@ -11,7 +11,6 @@ import torch
 
 from ...ops.deferred import NO_ERROR, first_error
 from ...ops.types import Candidates, TokenStats
-from .. import tiled_head
 from . import linear_softmax_entropy as _head
 from . import sample_candidates as _k3
 from . import softmax_entropy as _k1
@@ -60,7 +59,6 @@ def linear_softmax_entropy(hidden: torch.Tensor, rows: torch.Tensor, weight: tor
                            keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, temperature: float,
                            offset: int) -> tuple[TokenStats, torch.Tensor]:
     with _device_guard(hidden):
-        parts = _head.partial_states(hidden, rows.contiguous(), weight, bias, keys.contiguous(), ctr.contiguous(),
-                                     num_samples, temperature, offset)
-    *stats, bad = tiled_head.combine(*parts, num_samples)
+        *stats, bad = _head.launch(hidden, rows.contiguous(), weight, bias, keys.contiguous(), ctr.contiguous(),
+                                   num_samples, temperature, offset)
     return TokenStats(*stats), first_error(bad)

@@ -1,12 +1,15 @@
-"""Philox4x32-10 and the Gumbel transform as Triton device functions.
+"""Philox4x32-10, its uniforms and the Gumbel transform as Triton device functions.
 
-Bit for bit the layout of ``igkernels/philox.py``:
+Bit for bit the layout of ``igkernels/backends/philox.py``:
 
     key     = (seed & 0xFFFFFFFF, seed >> 32)
     counter = (col >> 2, row, stream | domain << 24, offset)
     word    = philox4x32_10(key, counter)[col & 3]
-    u       = ((word >> 9) + 0.5) * 2**-23
+    u       = ((word >> 9) + 0.5) * 2**-23          exact in fp32, in [2**-24, 1 - 2**-24]
     gumbel  = -log(-log(u))                      in fp32
+
+Token draws take one uniform per draw (col = the draw index s, stream 0, TOKEN_DOMAIN:
+``token_uniform``); position draws (K3) one Gumbel number per position (``gumbel_at``).
 
 All counter and key words are uint32 tensors, so products wrap modulo 2**32 and
 ``tl.umulhi`` gives the high half of each 32x32 -> 64-bit product.
@@ -18,6 +21,7 @@ import triton.language as tl
 
 TOKEN_DOMAIN = 0
 POSITION_DOMAIN = 1
+_TOKEN_STREAM_WORD = tl.constexpr(TOKEN_DOMAIN << 24)   # stream 0 | TOKEN_DOMAIN << 24
 
 
 @triton.jit
@@ -51,31 +55,35 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 
 @triton.jit
-def gumbel_from_words(w):
-    """-log(-log(u)) with u = ((w >> 9) + 0.5) * 2**-23 (exact in fp32, never 0 or 1)."""
-    u = ((w >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07
-    return -tl.log(-tl.log(u))
+def uniform_from_words(w):
+    """u = ((w >> 9) + 0.5) * 2**-23: exact in fp32, in [2**-24, 1 - 2**-24] (never 0 or 1)."""
+    return ((w >> 9).to(tl.float32) + 0.5) * 1.1920928955078125e-07
 
 
 @triton.jit
-def gumbel_tile(col0, k0, k1, row, stream_word, offset, BLOCK: tl.constexpr):
-    """Gumbel noise of columns col0 .. col0 + BLOCK - 1 (col0 a multiple of 4), one row.
+def gumbel_from_words(w):
+    """-log(-log(u)) of the uniform of ``uniform_from_words``: finite, in [-2.82, 16.64]."""
+    return -tl.log(-tl.log(uniform_from_words(w)))
 
-    One Philox call per four columns; its four words are interleaved back into column
-    order (word j of call q is column 4q + j).
-    """
-    q = ((col0 >> 2) + tl.arange(0, BLOCK // 4)).to(tl.uint32)
+
+@triton.jit
+def word_at(col, k0, k1, row, stream_word, offset):
+    """The uint32 word of arbitrary int32 columns ``col`` (any shape, a scalar too; rows and
+    streams broadcast): word ``col & 3`` of the Philox call of counter ``col >> 2``."""
+    q = tl.cast(col >> 2, tl.uint32)   # a loop index may be a Python int (interpreter)
     w0, w1, w2, w3 = philox4x32_10(q, row, stream_word, offset, k0, k1)
-    # join(join(w0, w2), join(w1, w3))[q, i, j] is word 2i + j: row-major flattening gives 4q + j.
-    w = tl.reshape(tl.join(tl.join(w0, w2), tl.join(w1, w3)), [BLOCK])
-    return gumbel_from_words(w)
+    j = col & 3
+    return tl.where(j == 0, w0, tl.where(j == 1, w1, tl.where(j == 2, w2, w3)))
 
 
 @triton.jit
 def gumbel_at(col, k0, k1, row, stream_word, offset):
     """Gumbel noise at arbitrary int32 columns ``col`` (any shape; rows and streams broadcast)."""
-    q = (col >> 2).to(tl.uint32)
-    w0, w1, w2, w3 = philox4x32_10(q, row, stream_word, offset, k0, k1)
-    j = col & 3
-    w = tl.where(j == 0, w0, tl.where(j == 1, w1, tl.where(j == 2, w2, w3)))
-    return gumbel_from_words(w)
+    return gumbel_from_words(word_at(col, k0, k1, row, stream_word, offset))
+
+
+@triton.jit
+def token_uniform(s, k0, k1, row, offset):
+    """The uniform u_s of token draw ``s`` (int32, any shape) of one row: column s of stream 0
+    in TOKEN_DOMAIN, so draws 4q .. 4q + 3 share the Philox call of counter q."""
+    return uniform_from_words(word_at(s, k0, k1, row, _TOKEN_STREAM_WORD, offset))

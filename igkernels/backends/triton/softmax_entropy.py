@@ -1,4 +1,4 @@
-"""K1: every softmax statistic of a logits row, and its Gumbel-max draws, from one read.
+"""K1: every softmax statistic of a logits row, and its inverse-transform draws, from one read.
 
 The statistics are the online softmax of ``docs/backend_contract.md#online-softmax-statistics``
 over tiles of BLOCK columns: the running max m is a scalar, updated once per tile, and each lane
@@ -6,14 +6,25 @@ keeps its own s and t, so a tile costs one exp per element and one block-wide ma
 are summed once at the end. Argmax: when a tile raises m (strictly), argmax = the lowest column
 of that tile equal to the new m; a later tile that only ties keeps the earlier, lower index.
 Second: each lane keeps its top two values (duplicates count); second = max(all lanes' second,
-top of every lane but one lane holding m). Gumbel-max draw s: per tile a max of
-f_v + temperature * g_{s,v} (multiply then add: launched without FMA contraction) and the
-lowest index reaching it, kept when strictly above the running best; f_draw for sample_prob is
-read back as a single element.
+top of every lane but one lane holding m).
+
+Draws (``docs/backend_contract.md#token-draws-inverse-transform``), beta = fp32(1 / T): tile j
+also records its tempered mass relative to the running max r_j after the tile,
+M_j = sum_{v in j} exp(fp32(f_v - r_j) * beta) (at T = 1 the sum of the statistics' own exp),
+in a [rows, tiles] fp32 table. Once the row's m is known, the draw step moves every M_j to m
+(times exp(fp32(r_j - m) * beta)), sums them in column order into C_j and Z, and for draw s
+with target u_s * Z (one Philox uniform) takes the lowest tile with C_j > target (none:
+the last tile with mass); it reads that one tile again, recomputes w_v = exp(fp32(f_v - m) *
+beta) and sums C_{j-1} + cumsum(w): the draw is the lowest column with w_v > 0 beyond the
+target (none: the tile's highest column with w_v > 0; none: the argmax), so a -inf logit is
+never drawn. sample_prob = exp(f_draw - m) / s (untempered).
 
 Split vocabulary (few rows): program (row, slice) reduces one slice to (m, s, t, top value, its
-lowest index, second value, per-sample best score and index); a combine program merges the
-slices in order by the contract's merge rules.
+lowest index, second value) and writes the table entries of its own tiles (tile index counted
+across the row); a combine program per (row, draw) merges the slices in order by the
+contract's merge rules (the merge is cheap, so each draw's program redoes it), draw 0's
+program writes the statistics, and each then runs the draw step. One program per row
+(enough rows) runs the draw step at its end, after the statistics, for all of the row's draws.
 
 Rows are ``logits + offsets[i]`` (int64 element offsets). ``status`` (int64 [1], NO_ERROR on
 entry) becomes the lowest i whose row holds NaN / +inf or is entirely -inf (s is NaN or
@@ -21,20 +32,22 @@ m = -inf). With HAS_MASK (K2) a row whose mask byte is 0 reads nothing and repor
 """
 from __future__ import annotations
 
+import struct
+
 import torch
 import triton
 import triton.language as tl
 
-from .philox import gumbel_tile, split_key
+from .philox import split_key, token_uniform
 
 _BIG = tl.constexpr(2147483647)
 
 
 @triton.jit
-def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
-                 k0, k1, ctr, s_lo, n_s, temperature, offset,
-                 BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, MASKED: tl.constexpr):
-    """Fold columns start .. start + BLOCK - 1 into the lane state (MASKED: only those < v_hi).
+def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+                 BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr, MASKED: tl.constexpr):
+    """Fold columns start .. start + BLOCK - 1 into the lane state (MASKED: only those < v_hi);
+    with HAS_SAMPLES write the tile's tempered mass (tab_r, tab_m: the row's table).
 
     NaN and +inf are not tested for: either makes exp(f - m) (or a later rescale) NaN,
     which the sums carry to the end, where s != s marks the row bad.
@@ -63,23 +76,22 @@ def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_sco
     s_vec += e
     t_vec += tl.where(e > 0, e * x, 0.0)
     if HAS_SAMPLES:
-        s_ar = tl.arange(0, S_BLOCK)
-        for j in range(n_s):
-            g = gumbel_tile(start, k0, k1, ctr, (s_lo + j).to(tl.uint32), offset, BLOCK)
-            sc = f + temperature * g
-            tmax = tl.max(sc, axis=0)
-            tidx = tl.min(tl.where(sc == tmax, v, _BIG), axis=0)
-            hit = (s_ar == j) & (tmax > sb_score)
-            sb_score = tl.where(hit, tmax, sb_score)
-            sb_idx = tl.where(hit, tidx, sb_idx)
-    return top1, top2, s_vec, t_vec, m_new, amax, sb_score, sb_idx
+        # The tile's tempered mass relative to r_j = m_new (>= every logit of the tile).
+        if TEMPERED:
+            mass = tl.sum(tl.exp(x * beta), axis=0)
+        else:
+            mass = tl.sum(e, axis=0)
+        j = start // BLOCK
+        tl.store(tab_r + j, m_new)
+        tl.store(tab_m + j, mass)
+    return top1, top2, s_vec, t_vec, m_new, amax
 
 
 @triton.jit
-def _reduce_vocab(row_ptr, v_lo, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset,
-                  BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr):
-    """Reduce columns [v_lo, v_hi) (v_lo a multiple of BLOCK) to (m, s, t, argmax, second,
-    per-sample best score and index).
+def _reduce_vocab(row_ptr, v_lo, v_hi, tab_r, tab_m, beta,
+                  BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr):
+    """Reduce columns [v_lo, v_hi) (v_lo a multiple of BLOCK) to (m, s, t, argmax, second),
+    writing the tiles' masses with HAS_SAMPLES.
 
     Full tiles load without a mask (so loads vectorise); at most one masked tail tile.
     """
@@ -89,48 +101,40 @@ def _reduce_vocab(row_ptr, v_lo, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offs
     t_vec = tl.zeros([BLOCK], tl.float32)
     m = tl.full([], float("-inf"), tl.float32)
     amax = tl.full([], 0, tl.int32)
-    sb_score = tl.full([S_BLOCK], float("-inf"), tl.float32)
-    sb_idx = tl.zeros([S_BLOCK], tl.int32)
     v_full = v_lo + (tl.maximum(v_hi - v_lo, 0) // BLOCK) * BLOCK
     for start in tl.range(v_lo, v_full, BLOCK, num_stages=4):
-        top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx = _tile_update(
-            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
-            k0, k1, ctr, s_lo, n_s, temperature, offset, BLOCK, S_BLOCK, HAS_SAMPLES, False)
+        top1, top2, s_vec, t_vec, m, amax = _tile_update(
+            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+            BLOCK, HAS_SAMPLES, TEMPERED, False)
     for start in range(v_full, v_hi, BLOCK):
-        top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx = _tile_update(
-            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, sb_score, sb_idx,
-            k0, k1, ctr, s_lo, n_s, temperature, offset, BLOCK, S_BLOCK, HAS_SAMPLES, True)
+        top1, top2, s_vec, t_vec, m, amax = _tile_update(
+            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+            BLOCK, HAS_SAMPLES, TEMPERED, True)
     # Second largest counting duplicates: every lane's second, and the top of all lanes but
     # one lane holding the max (lanes hold distinct columns, so a tie shows up either way).
     lane = tl.arange(0, BLOCK)
     first_lane = tl.min(tl.where(top1 == m, lane, _BIG), axis=0)
     others = tl.max(tl.where(lane == first_lane, float("-inf"), top1), axis=0)
     second = tl.maximum(tl.max(top2, axis=0), others)
-    return m, tl.sum(s_vec, axis=0), tl.sum(t_vec, axis=0), amax, second, sb_score, sb_idx
+    return m, tl.sum(s_vec, axis=0), tl.sum(t_vec, axis=0), amax, second
 
 
 @triton.jit
-def _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-               S_BLOCK: tl.constexpr, HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
-    """(element offset, active, v_hi, k0, k1, ctr, first sample, samples in this chunk) of a row."""
+def _row_setup(pid, offsets, mask_ptr, V, HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
+    """(element offset, active, v_hi) of a row."""
     off = tl.multiple_of(tl.load(offsets + pid), ALIGN)
     if HAS_MASK:
         active = tl.load(mask_ptr + pid) != 0
     else:
         active = pid >= 0
     v_hi = tl.where(active, V, 0)
-    k0, k1 = split_key(tl.load(keys + pid))
-    ctr = tl.load(ctr_ptr + pid).to(tl.uint32)
-    s_lo = chunk * S_BLOCK
-    n_s = tl.minimum(S - s_lo, S_BLOCK)
-    return off, active, v_hi, k0, k1, ctr, s_lo, n_s
+    return off, active, v_hi
 
 
 @triton.jit
-def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
-               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
-               S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, ENTROPY_ONLY: tl.constexpr):
-    """Turn the row summary into the outputs; chunk 0 writes the statistics."""
+def _store_row(pid, active, first, m, s, t, amax, second,
+               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, ENTROPY_ONLY: tl.constexpr):
+    """Turn the row summary into the statistics (stored where ``first``)."""
     status = active & ((s != s) | (m == float("-inf")))
     # A skipped row (K2) becomes the one-token softmax: entropy 0, no 0/0 on the way.
     s = tl.where(active, s, 1.0)
@@ -138,7 +142,6 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb
     m = tl.where(active, m, 0.0)
     log_s = tl.log(s)
     lse = m + log_s
-    first = chunk == 0
     # The call's status (igkernels.ops.deferred): the lowest bad row, by one atomic per bad row.
     tl.atomic_min(status_ptr, pid.to(tl.int64), mask=first & status)
     tl.store(ent_ptr + pid, log_s - t / s, mask=first)
@@ -147,90 +150,136 @@ def _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb
         tl.store(maxp_ptr + pid, 1.0 / s, mask=first)
         tl.store(amax_ptr + pid, amax.to(tl.int64), mask=first)
         tl.store(second_ptr + pid, tl.exp(second - m) / s, mask=first)
-        if HAS_SAMPLES:
-            s_ar = tl.arange(0, S_BLOCK)
-            live = s_ar < n_s
-            f_draw = tl.load(row_ptr + sb_idx, mask=live, other=0.0).to(tl.float32)
-            out = pid.to(tl.int64) * S + s_lo + s_ar
-            tl.store(samples_ptr + out, sb_idx.to(tl.int64), mask=live)
-            tl.store(sprob_ptr + out, tl.exp(f_draw - m) / s, mask=live)
 
 
-@triton.jit(do_not_specialize=["R", "S", "temperature", "offset"])
+@triton.jit
+def _tile_cumsum(tab_r, tab_m, n_tiles, m, beta, NT: tl.constexpr):
+    """(C, mass, Z): the row's tile masses moved to m, their column-order cumulative sum
+    (fp32) and its last entry Z; NT >= n_tiles (a power of two)."""
+    j = tl.arange(0, NT)
+    live = j < n_tiles
+    r = tl.load(tab_r + j, mask=live, other=float("-inf"))
+    mass = tl.load(tab_m + j, mask=live, other=0.0)
+    # r_j = -inf (a tile before any finite logit) has mass 0: no -inf - -inf.
+    mass = tl.where(mass > 0, mass * tl.exp((r - m) * beta), 0.0)
+    c = tl.cumsum(mass, axis=0)
+    z = tl.sum(tl.where(j == n_tiles - 1, c, 0.0), axis=0)
+    return c, mass, z
+
+
+@triton.jit
+def _pick_tile(c, mass, z, u, NT: tl.constexpr):
+    """(tile j, C_{j-1}, target u * Z) of a draw with uniform u: the lowest tile with C_j > target
+    (and mass, so that rounding in the scan cannot pick an empty tile), else the last tile with
+    mass (the target at or above every C_j by rounding)."""
+    jj = tl.arange(0, NT)
+    target = u * z
+    j = tl.min(tl.where((c > target) & (mass > 0), jj, _BIG), axis=0)
+    j = tl.where(j == _BIG, tl.max(tl.where(mass > 0, jj, -1), axis=0), j)
+    j = tl.maximum(j, 0)
+    return j, tl.sum(tl.where(jj == j - 1, c, 0.0), axis=0), target
+
+
+@triton.jit
+def _pick_column(v, f, m, beta, c_prev, target, amax):
+    """(column, its fp32 logit) of the draw in the tile of columns v (logits f, -inf outside the
+    row): the lowest column of positive weight w_v = exp(fp32(f_v - m) * beta) where
+    C_{j-1} + cumsum(w) exceeds the target; none (rounding): the tile's highest column of
+    positive weight; none at all (a bad row): the argmax, whose logit is m."""
+    w = tl.exp((f - m) * beta)
+    pos = w > 0
+    run = c_prev + tl.cumsum(w, axis=0)
+    d = tl.min(tl.where(pos & (run > target), v, _BIG), axis=0)
+    d = tl.where(d == _BIG, tl.max(tl.where(pos, v, -1), axis=0), d)
+    d = tl.where(d < 0, amax, d)
+    f_d = tl.max(tl.where(v == d, f, float("-inf")), axis=0)
+    return d, tl.where(f_d > float("-inf"), f_d, m)
+
+
+@triton.jit
+def _draw(row_ptr, v_hi, c, mass, z, u, m, beta, amax, BLOCK: tl.constexpr, NT: tl.constexpr):
+    """(column, its fp32 logit) of the draw with uniform u: its tile from the table, then that
+    one tile read again (see the module doc)."""
+    j, c_prev, target = _pick_tile(c, mass, z, u, NT)
+    v = j * BLOCK + tl.arange(0, BLOCK)
+    f = tl.load(row_ptr + v, mask=v < v_hi, other=float("-inf")).to(tl.float32)
+    return _pick_column(v, f, m, beta, c_prev, target, amax)
+
+
+@triton.jit(do_not_specialize=["R", "S", "beta", "offset"])
 def softmax_entropy_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
                            ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr,
-                           samples_ptr, sprob_ptr, R, V, S, temperature, offset,
-                           BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
-                           HAS_MASK: tl.constexpr, ENTROPY_ONLY: tl.constexpr, ALIGN: tl.constexpr):
-    """Grid (rows * sample chunks,): one program reduces a whole row."""
-    pid = tl.program_id(0) % R
-    chunk = tl.program_id(0) // R
-    off, active, v_hi, k0, k1, ctr, s_lo, n_s = _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-                                                            S_BLOCK, HAS_MASK, ALIGN)
+                           samples_ptr, sprob_ptr, tab_r, tab_m, R, V, S, beta, offset,
+                           BLOCK: tl.constexpr, NT: tl.constexpr, HAS_SAMPLES: tl.constexpr,
+                           TEMPERED: tl.constexpr, HAS_MASK: tl.constexpr, ENTROPY_ONLY: tl.constexpr,
+                           ALIGN: tl.constexpr):
+    """Grid (rows,): one program reduces a whole row, then (HAS_SAMPLES) draws its S tokens."""
+    pid = tl.program_id(0)
+    off, active, v_hi = _row_setup(pid, offsets, mask_ptr, V, HAS_MASK, ALIGN)
     row_ptr = logits + off
-    m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
-        row_ptr, 0, v_hi, k0, k1, ctr, s_lo, n_s, temperature, offset,
-        BLOCK, S_BLOCK, HAS_SAMPLES)
-    _store_row(pid, row_ptr, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
-               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
-               S_BLOCK, HAS_SAMPLES, ENTROPY_ONLY)
-
-
-@triton.jit(do_not_specialize=["R", "S", "temperature", "offset"])
-def softmax_entropy_split_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
-                                 p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
-                                 R, V, S, temperature, offset, SLICE, NSPLIT,
-                                 BLOCK: tl.constexpr, S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
-                                 HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
-    """Grid (rows * sample chunks, slices): one program reduces one vocabulary slice."""
-    pid = tl.program_id(0) % R
-    chunk = tl.program_id(0) // R
-    sl = tl.program_id(1)
-    off, active, v_hi, k0, k1, ctr, s_lo, n_s = _row_setup(pid, offsets, keys, ctr_ptr, mask_ptr, V, S, chunk,
-                                                            S_BLOCK, HAS_MASK, ALIGN)
-    v_lo = sl * SLICE
-    m, s, t, amax, second, sb_score, sb_idx = _reduce_vocab(
-        logits + off, v_lo, tl.minimum(v_hi, v_lo + SLICE), k0, k1, ctr, s_lo, n_s, temperature,
-        offset, BLOCK, S_BLOCK, HAS_SAMPLES)
-    part = pid.to(tl.int64) * NSPLIT + sl
-    first = chunk == 0
-    tl.store(p_m + part, m, mask=first)
-    tl.store(p_s + part, s, mask=first)
-    tl.store(p_t + part, t, mask=first)
-    tl.store(p_idx + part, amax, mask=first)
-    tl.store(p_second + part, second, mask=first)
+    n_tiles = tl.cdiv(V, BLOCK)
+    tab = pid.to(tl.int64) * n_tiles
+    m, s, t, amax, second = _reduce_vocab(row_ptr, 0, v_hi, tab_r + tab, tab_m + tab, beta,
+                                          BLOCK, HAS_SAMPLES, TEMPERED)
+    _store_row(pid, active, pid >= 0, m, s, t, amax, second,
+               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, ENTROPY_ONLY)
     if HAS_SAMPLES:
-        s_ar = tl.arange(0, S_BLOCK)
-        out = part * S + s_lo + s_ar
-        tl.store(p_score + out, sb_score, mask=s_ar < n_s)
-        tl.store(p_sidx + out, sb_idx, mask=s_ar < n_s)
+        tl.debug_barrier()   # the table this program wrote, visible to all its threads
+        c, mass, z = _tile_cumsum(tab_r + tab, tab_m + tab, n_tiles, m, beta, NT)
+        k0, k1 = split_key(tl.load(keys + pid))
+        ctr = tl.load(ctr_ptr + pid).to(tl.uint32)
+        for q in range(S):
+            u = token_uniform(q, k0, k1, ctr, offset)
+            d, f_d = _draw(row_ptr, v_hi, c, mass, z, u, m, beta, amax, BLOCK, NT)
+            out = pid.to(tl.int64) * S + q
+            tl.store(samples_ptr + out, d.to(tl.int64))
+            tl.store(sprob_ptr + out, tl.exp(f_d - m) / s)
 
 
-@triton.jit(do_not_specialize=["R", "S"])
-def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
-                                   p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
+@triton.jit(do_not_specialize=["R", "beta"])
+def softmax_entropy_split_kernel(logits, offsets, mask_ptr,
+                                 p_m, p_s, p_t, p_idx, p_second, tab_r, tab_m,
+                                 R, V, beta, SLICE, NSPLIT,
+                                 BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr,
+                                 HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
+    """Grid (rows, slices): one program reduces one vocabulary slice (and writes its tiles' masses)."""
+    pid = tl.program_id(0)
+    sl = tl.program_id(1)
+    off, active, v_hi = _row_setup(pid, offsets, mask_ptr, V, HAS_MASK, ALIGN)
+    v_lo = sl * SLICE
+    tab = pid.to(tl.int64) * tl.cdiv(V, BLOCK)
+    m, s, t, amax, second = _reduce_vocab(logits + off, v_lo, tl.minimum(v_hi, v_lo + SLICE),
+                                          tab_r + tab, tab_m + tab, beta, BLOCK, HAS_SAMPLES, TEMPERED)
+    part = pid.to(tl.int64) * NSPLIT + sl
+    tl.store(p_m + part, m)
+    tl.store(p_s + part, s)
+    tl.store(p_t + part, t)
+    tl.store(p_idx + part, amax)
+    tl.store(p_second + part, second)
+
+
+@triton.jit(do_not_specialize=["R", "S", "beta", "offset"])
+def softmax_entropy_combine_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
+                                   p_m, p_s, p_t, p_idx, p_second, tab_r, tab_m,
                                    ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr,
-                                   samples_ptr, sprob_ptr, R, S, NSPLIT,
-                                   S_BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr,
+                                   samples_ptr, sprob_ptr, R, V, S, beta, offset, NSPLIT,
+                                   BLOCK: tl.constexpr, NT: tl.constexpr, HAS_SAMPLES: tl.constexpr,
                                    HAS_MASK: tl.constexpr, ENTROPY_ONLY: tl.constexpr):
-    """Grid (rows * sample chunks,): merge a row's slices in ascending order."""
-    pid = tl.program_id(0) % R
-    chunk = tl.program_id(0) // R
+    """Grid (draws or 1, rows): merge a row's slices in ascending order; draw 0 stores the
+    statistics, and with HAS_SAMPLES each program makes its draw (a row's draws are neighbours,
+    so its tiles are read again from L2)."""
+    q = tl.program_id(0)
+    pid = tl.program_id(1)
     off = tl.load(offsets + pid)
     if HAS_MASK:
         active = tl.load(mask_ptr + pid) != 0
     else:
         active = pid >= 0
-    s_lo = chunk * S_BLOCK
-    n_s = tl.minimum(S - s_lo, S_BLOCK)
-    s_ar = tl.arange(0, S_BLOCK)
     m = tl.full([], float("-inf"), tl.float32)
     s = tl.full([], 0.0, tl.float32)
     t = tl.full([], 0.0, tl.float32)
     second = tl.full([], float("-inf"), tl.float32)
     amax = tl.full([], 0, tl.int32)
-    sb_score = tl.full([S_BLOCK], float("-inf"), tl.float32)
-    sb_idx = tl.zeros([S_BLOCK], tl.int32)
     for sl in range(NSPLIT):
         part = pid.to(tl.int64) * NSPLIT + sl
         pm = tl.load(p_m + part)
@@ -248,26 +297,25 @@ def softmax_entropy_combine_kernel(logits, offsets, mask_ptr,
         second = tl.maximum(tl.maximum(second, tl.load(p_second + part)), tl.minimum(m, pm))
         amax = tl.where(pm > m, tl.load(p_idx + part), amax)
         m = m_new
-        if HAS_SAMPLES:
-            live = s_ar < n_s
-            sc = tl.load(p_score + part * S + s_lo + s_ar, mask=live, other=float("-inf"))
-            si = tl.load(p_sidx + part * S + s_lo + s_ar, mask=live, other=0)
-            hit = sc > sb_score
-            sb_score = tl.where(hit, sc, sb_score)
-            sb_idx = tl.where(hit, si, sb_idx)
-    _store_row(pid, logits + off, active, chunk, m, s, t, amax, second, s_lo, n_s, sb_idx,
-               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, samples_ptr, sprob_ptr, S,
-               S_BLOCK, HAS_SAMPLES, ENTROPY_ONLY)
+    _store_row(pid, active, q == 0, m, s, t, amax, second,
+               ent_ptr, lse_ptr, maxp_ptr, amax_ptr, second_ptr, status_ptr, ENTROPY_ONLY)
+    if HAS_SAMPLES:
+        n_tiles = tl.cdiv(V, BLOCK)
+        tab = pid.to(tl.int64) * n_tiles
+        row_ptr = logits + off
+        c, mass, z = _tile_cumsum(tab_r + tab, tab_m + tab, n_tiles, m, beta, NT)
+        k0, k1 = split_key(tl.load(keys + pid))
+        u = token_uniform(q, k0, k1, tl.load(ctr_ptr + pid).to(tl.uint32), offset)
+        d, f_d = _draw(row_ptr, V, c, mass, z, u, m, beta, amax, BLOCK, NT)
+        out = pid.to(tl.int64) * S + q
+        tl.store(samples_ptr + out, d.to(tl.int64))
+        tl.store(sprob_ptr + out, tl.exp(f_d - m) / s)
 
 
 # Overrides for tests: FORCE_BLOCK sets the vocabulary tile, FORCE_SPLIT the number of slices
 # (the split path then runs even on a CPU or for many rows).
 FORCE_BLOCK: int | None = None
 FORCE_SPLIT: int | None = None
-
-# Draws one program keeps in registers; more samples take extra programs per row (each
-# re-reads the row), so up to 32 draws come from a single read.
-_MAX_S_BLOCK = 32
 
 
 def _tile(V: int) -> tuple[int, int]:
@@ -313,44 +361,57 @@ def _alignment(logits) -> int:
     return align
 
 
+def fp32_inverse(temperature: float) -> float:
+    """beta = fp32(1 / temperature) (round to nearest) as a Python float: exact, so the kernels
+    receive it unrounded."""
+    return struct.unpack("f", struct.pack("f", 1.0 / temperature))[0]   # ops: temperature in [1e-30, 1e30]
+
+
+def table_width(n_tiles: int) -> int:
+    """NT: the power of two (>= 2) one block of the draw step holds a row's tile table in."""
+    return max(2, triton.next_power_of_2(n_tiles))
+
+
 def launch(logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, status, samples, sprob,
            S: int, temperature: float, offset: int, entropy_only: bool = False) -> None:
     """Fill the [R] outputs (and [R, S] draws when temperature > 0) for the rows at ``offsets``.
 
     ``mask``: None, or uint8 [R]; rows with mask 0 are skipped (entropy 0, never bad).
     ``status``: int64 [1] holding NO_ERROR; the lowest bad row is left in it.
+    Draws need a [R, tiles] fp32 table of tile masses (two, with their references), allocated here.
     """
     R, V = offsets.numel(), logits.shape[-1]
     block, warps = _tile(V)
     has_samples = S > 0 and temperature > 0.0 and not entropy_only
-    s_block = min(triton.next_power_of_2(S), _MAX_S_BLOCK) if has_samples else 1
-    chunks = triton.cdiv(S, s_block) if has_samples else 1
+    beta = fp32_inverse(temperature) if has_samples else 1.0
+    tiles = triton.cdiv(V, block)
     has_mask = mask is not None
     mask = mask if has_mask else offsets   # never read without HAS_MASK
-    nsplit = _num_slices(R, V, block, logits.device)
-    common = dict(S_BLOCK=s_block, HAS_SAMPLES=has_samples, HAS_MASK=has_mask)
+    dev = logits.device
+    if has_samples:
+        tab_r, tab_m = torch.empty(2, R * tiles, dtype=torch.float32, device=dev)
+    else:
+        tab_r = tab_m = ent                # never touched without HAS_SAMPLES
+    nsplit = _num_slices(R, V, block, dev)
+    common = dict(HAS_SAMPLES=has_samples, HAS_MASK=has_mask)
+    nt = table_width(tiles) if has_samples else 2   # no table: no recompile by V
     align = _alignment(logits)
     if nsplit == 1:
-        softmax_entropy_kernel[(R * chunks,)](
-            logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, status, samples, sprob,
-            R, V, S, temperature, offset, BLOCK=block, ENTROPY_ONLY=entropy_only, ALIGN=align, num_warps=warps,
-            enable_fp_fusion=False, **common)
+        softmax_entropy_kernel[(R,)](
+            logits, offsets, keys, ctr, mask, ent, lse, maxp, amax, second, status, samples, sprob, tab_r, tab_m,
+            R, V, S, beta, offset, BLOCK=block, NT=nt, TEMPERED=beta != 1.0, ENTROPY_ONLY=entropy_only,
+            ALIGN=align, num_warps=warps, enable_fp_fusion=False, **common)
         return
-    tiles = triton.cdiv(V, block)
     slice_cols = triton.cdiv(tiles, nsplit) * block
     nsplit = triton.cdiv(V, slice_cols)
-    dev = logits.device
     p_m, p_s, p_t, p_second = (torch.empty(R * nsplit, dtype=torch.float32, device=dev) for _ in range(4))
     p_idx = torch.empty(R * nsplit, dtype=torch.int32, device=dev)
-    n_part = R * nsplit * S if has_samples else 1
-    p_score = torch.empty(n_part, dtype=torch.float32, device=dev)
-    p_sidx = torch.empty(n_part, dtype=torch.int32, device=dev)
-    softmax_entropy_split_kernel[(R * chunks, nsplit)](
-        logits, offsets, keys, ctr, mask, p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
-        R, V, S, temperature, offset, slice_cols, nsplit, BLOCK=block, ALIGN=align, num_warps=warps,
+    softmax_entropy_split_kernel[(R, nsplit)](
+        logits, offsets, mask, p_m, p_s, p_t, p_idx, p_second, tab_r, tab_m,
+        R, V, beta, slice_cols, nsplit, BLOCK=block, TEMPERED=beta != 1.0, ALIGN=align, num_warps=warps,
         enable_fp_fusion=False, **common)
-    softmax_entropy_combine_kernel[(R * chunks,)](
-        logits, offsets, mask, p_m, p_s, p_t, p_idx, p_second, p_score, p_sidx,
-        ent, lse, maxp, amax, second, status, samples, sprob, R, S, nsplit,
-        ENTROPY_ONLY=entropy_only, num_warps=max(1, min(4, s_block // 32)), enable_fp_fusion=False,
-        **common)
+    softmax_entropy_combine_kernel[(S if has_samples else 1, R)](
+        logits, offsets, keys, ctr, mask, p_m, p_s, p_t, p_idx, p_second, tab_r, tab_m,
+        ent, lse, maxp, amax, second, status, samples, sprob, R, V, S, beta, offset, nsplit,
+        BLOCK=block, NT=nt, ENTROPY_ONLY=entropy_only, num_warps=warps if has_samples else 1,
+        enable_fp_fusion=False, **common)
