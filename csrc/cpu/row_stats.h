@@ -21,8 +21,8 @@ constexpr int kChunk = 2048;
 // ref >= the chunk's max (docs/backend_contract.md#token-draws-inverse-transform); 0 when
 // the chunk holds only -inf.
 struct ChunkMass {
+    double mass;              // double: each mass is the base of the cumulative sums after it
     float ref;
-    float mass;
 };
 
 struct RowJob {
