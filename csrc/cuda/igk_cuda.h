@@ -12,7 +12,9 @@ namespace igk::cuda {
 
 // K1, docs/backend_contract.md: rows i = 0..R-1 start at logits + offsets[i] (elements).
 // status: one uint64 on the device, set by the caller to INT64_MAX; the kernels lower it to
-// the smallest i whose row holds NaN/+inf or is entirely -inf.
+// the smallest i whose row holds NaN/+inf or is entirely -inf. Draws (num_samples > 0 and
+// temperature > 0) are by inverse transform (csrc/cuda/row_stats.cuh): the workspace then also
+// holds each row's tile masses, so its size depends on num_samples and temperature too.
 struct SoftmaxEntropyCall {
   uintptr_t logits = 0;
   int dtype = static_cast<int>(Dtype::F32);  // a Dtype code

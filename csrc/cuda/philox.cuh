@@ -1,15 +1,12 @@
-// Philox4x32-10 and Gumbel noise for the CUDA kernels: the layout of igkernels/philox.py,
-// from the header the CPU backend shares (csrc/common/philox.h), plus what the kernels add.
+// Philox4x32-10 for the CUDA kernels: the layout of igkernels/backends/philox.py, from the header
+// the CPU backend shares (csrc/common/philox.h), plus what the kernels add. Token draws take one
+// uniform per draw (philox_uniform); K3's position draws take Gumbel noise (gumbel_from_word).
 #pragma once
 #include <cstdint>
 
 #include "philox.h"
 
 namespace igk {
-
-// Upper bound on every g: the largest u, 1 - 2^-24, gives g = -log(-log(u)) = 16.6355
-// (with margin for __logf's error).
-constexpr float kGumbelMax = 17.0f;
 
 struct Words4 { uint32_t w[4]; };
 

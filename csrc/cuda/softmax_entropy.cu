@@ -1,7 +1,9 @@
-// K1 softmax-entropy statistics on the GPU: launchers around row_stats.cuh. More than
-// kMaxPassSamples draws per row take further passes over the row, each drawing the next
-// kMaxPassSamples streams; the statistics come from the first pass.
-#include <algorithm>
+// K1 softmax-entropy statistics and inverse-transform token draws on the GPU: launchers around
+// row_stats.cuh (its header comment describes the draws). One block per row: the statistics
+// kernel (and tile masses), then, with draws, draw_kernel with one block per row. Split-vocabulary
+// path (few rows): the slice blocks, the combine kernel (statistics and, with draws, cumulative
+// tile masses), then draw_kernel with kSplitDraws draws per block. Launch sizes depend on the
+// shapes alone: nothing is read back.
 #include <climits>
 #include <stdexcept>
 
@@ -12,26 +14,31 @@
 namespace igk {
 namespace {
 
-// Draw slots per (row, slice) part of the widest pass of a call: its workspace size.
-int call_draw_slots(int64_t num_samples, double temperature) {
-  if (num_samples == 0 || temperature == 0.0) return 0;
-  return draw_slots(static_cast<int>(std::min<int64_t>(num_samples, kMaxPassSamples)));
-}
+bool call_draws(int64_t num_samples, double temperature) { return num_samples > 0 && temperature > 0.0; }
 
-template <typename T, int NS>
-void launch_pass(const RowArgs& a, const RowPlan& plan, cudaStream_t s) {
+template <typename T, int DRAW>
+void launch_rows(const RowArgs& a, const RowPlan& plan, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(a.R), static_cast<unsigned>(plan.splits));
-  row_stats_kernel<T, NS, false><<<grid, kRowThreads, 0, s>>>(a);
+  row_stats_kernel<T, DRAW, false><<<grid, kRowThreads, 0, s>>>(a);
   check_cuda(cudaGetLastError(), "softmax_entropy row kernel");
   if (plan.splits > 1) {
     const unsigned blocks = static_cast<unsigned>((a.R + kCombineWarps - 1) / kCombineWarps);
-    combine_kernel<NS, false><<<blocks, 32 * kCombineWarps, 0, s>>>(a);
+    combine_kernel<DRAW != kNoDraws, false><<<blocks, 32 * kCombineWarps, 0, s>>>(a);
     check_cuda(cudaGetLastError(), "softmax_entropy combine kernel");
+  }
+  if constexpr (DRAW != kNoDraws) {
+    const int64_t groups = (a.num_samples + a.draws_per_block - 1) / a.draws_per_block;
+    const dim3 draw_grid(static_cast<unsigned>(a.R), static_cast<unsigned>(groups));
+    draw_kernel<T><<<draw_grid, kRowThreads, 0, s>>>(a);
+    check_cuda(cudaGetLastError(), "softmax_entropy draw kernel");
   }
 }
 
 template <typename T>
 void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s) {
+  const bool draws = call_draws(c.num_samples, c.temperature);
+  const RowWorkspace ws = row_workspace(c.R, plan, static_cast<int>(sizeof(T)), draws);
+  char* const work = reinterpret_cast<char*>(c.workspace);
   RowArgs a{};
   a.base = reinterpret_cast<const void*>(c.logits);
   a.V = c.V;
@@ -41,6 +48,8 @@ void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s)
   a.ctr = reinterpret_cast<const int64_t*>(c.ctr);
   a.num_samples = static_cast<int>(c.num_samples);
   a.temperature = static_cast<float>(c.temperature);
+  a.beta = draws ? static_cast<float>(1.0 / c.temperature) : 1.f;  // fp32(1 / temperature), as the reference
+  a.beta_log2e = static_cast<float>(static_cast<double>(a.beta) * 1.4426950408889634);
   a.offset = c.offset;
   a.entropy = reinterpret_cast<float*>(c.entropy);
   a.lse = reinterpret_cast<float*>(c.lse);
@@ -52,22 +61,24 @@ void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s)
   a.status = reinterpret_cast<unsigned long long*>(c.status);
   a.splits = plan.splits;
   a.slice_len = plan.slice_len;
-  a.part_stat = reinterpret_cast<Stat*>(c.workspace);
-  a.part_draw = reinterpret_cast<Draw*>(a.part_stat + c.R * plan.splits);
-  a.write_stats = true;
-  if (call_draw_slots(c.num_samples, c.temperature) == 0) {
-    launch_pass<T, 0>(a, plan, s);  // with temperature 0 the row epilogue copies the argmax into every draw
-    return;
+  a.part_stat = plan.splits > 1 ? reinterpret_cast<Stat*>(work + ws.part_stat) : nullptr;
+  if (draws) {
+    a.tile_cum = reinterpret_cast<double*>(work + ws.tile_cum);
+    a.tile_mass = reinterpret_cast<TileMass*>(work + ws.tile_mass);
+    a.row_info = reinterpret_cast<RowInfo*>(work + ws.row_info);
+    a.tiles_per_slice = tiles_per_slice(plan.slice_len, static_cast<int>(sizeof(T)));
+    // One draw block per row, which also sums the row's tile masses; on the split path (few
+    // rows, their tile masses summed by the combine kernel) kSplitDraws draws per block, within
+    // the grid's 65535 blocks in y.
+    const int64_t per = (c.num_samples + 65534) / 65535;
+    a.draws_per_block = plan.splits == 1 ? a.num_samples : static_cast<int>(per > kSplitDraws ? per : kSplitDraws);
   }
-  for (int64_t s0 = 0; s0 < c.num_samples; s0 += kMaxPassSamples) {
-    a.stream0 = static_cast<int>(s0);
-    a.pass_samples = static_cast<int>(std::min<int64_t>(kMaxPassSamples, c.num_samples - s0));
-    a.write_stats = s0 == 0;
-    if (draw_slots(a.pass_samples) == 1)
-      launch_pass<T, 1>(a, plan, s);
-    else
-      launch_pass<T, kMaxPassSamples>(a, plan, s);
-  }
+  if (!draws)
+    launch_rows<T, kNoDraws>(a, plan, s);  // with temperature 0 the row epilogue copies the argmax into every draw
+  else if (a.beta == 1.f)
+    launch_rows<T, kDrawsBeta1>(a, plan, s);  // the tile masses are sums of the statistics' exps
+  else
+    launch_rows<T, kDrawsBeta>(a, plan, s);
 }
 
 void check_sizes(int64_t V, int64_t R, int64_t S) {
@@ -82,14 +93,15 @@ namespace cuda {
 
 size_t softmax_entropy_workspace(int dtype, int64_t V, int64_t R, int64_t num_samples, double temperature) {
   check_sizes(V, R, num_samples);
-  const RowPlan plan = plan_rows(R, V, elem_bytes(dtype), sm_count());
-  return row_workspace_bytes(R, plan, call_draw_slots(num_samples, temperature));
+  const int eb = elem_bytes(dtype);
+  return row_workspace(R, plan_rows(R, V, eb, sm_count()), eb, call_draws(num_samples, temperature)).bytes;
 }
 
 void softmax_entropy(const SoftmaxEntropyCall& c) {
   check_sizes(c.V, c.R, c.num_samples);
-  const RowPlan plan = plan_rows(c.R, c.V, elem_bytes(c.dtype), sm_count());
-  if (c.workspace_bytes < row_workspace_bytes(c.R, plan, call_draw_slots(c.num_samples, c.temperature)))
+  const int eb = elem_bytes(c.dtype);
+  const RowPlan plan = plan_rows(c.R, c.V, eb, sm_count());
+  if (c.workspace_bytes < row_workspace(c.R, plan, eb, call_draws(c.num_samples, c.temperature)).bytes)
     throw std::invalid_argument("igkernels CUDA: softmax_entropy workspace too small");
   const auto s = reinterpret_cast<cudaStream_t>(c.stream);
   with_elem_type(c.dtype, [&](auto elem) { run<decltype(elem)>(c, plan, s); });

@@ -57,19 +57,18 @@ void run(const cuda::StateUncertaintyCall& c, const RowPlan& plan, cudaStream_t 
   a.T = c.T;
   a.stride_b = c.stride_b;
   a.stride_t = c.stride_t;
-  a.write_stats = true;
   a.entropy = reinterpret_cast<float*>(c.workspace);
   a.status = reinterpret_cast<unsigned long long*>(c.status);
   a.splits = plan.splits;
   a.slice_len = plan.slice_len;
-  a.part_stat = reinterpret_cast<Stat*>(c.workspace + scratch_bytes(R));
-  a.part_draw = nullptr;
+  const RowWorkspace ws = row_workspace(R, plan, static_cast<int>(sizeof(T)), false);
+  a.part_stat = reinterpret_cast<Stat*>(c.workspace + scratch_bytes(R) + ws.part_stat);
   const dim3 grid(static_cast<unsigned>(R), static_cast<unsigned>(plan.splits));
-  row_stats_kernel<T, 0, true><<<grid, kRowThreads, 0, s>>>(a);
+  row_stats_kernel<T, kNoDraws, true><<<grid, kRowThreads, 0, s>>>(a);
   check_cuda(cudaGetLastError(), "state_uncertainty row kernel");
   if (plan.splits > 1) {
     const unsigned blocks = static_cast<unsigned>((R + kCombineWarps - 1) / kCombineWarps);
-    combine_kernel<0, true><<<blocks, 32 * kCombineWarps, 0, s>>>(a);
+    combine_kernel<false, true><<<blocks, 32 * kCombineWarps, 0, s>>>(a);
     check_cuda(cudaGetLastError(), "state_uncertainty combine kernel");
   }
   masked_mean_kernel<<<static_cast<unsigned>(c.B), kMeanThreads, 0, s>>>(
@@ -90,14 +89,15 @@ namespace cuda {
 size_t state_uncertainty_workspace(int dtype, int64_t B, int64_t T, int64_t V) {
   check_sizes(B, T, V);
   const int64_t R = B * T;
-  return scratch_bytes(R) + row_workspace_bytes(R, plan_rows(R, V, elem_bytes(dtype), sm_count()), 0);
+  const int eb = elem_bytes(dtype);
+  return scratch_bytes(R) + row_workspace(R, plan_rows(R, V, eb, sm_count()), eb, false).bytes;
 }
 
 void state_uncertainty(const StateUncertaintyCall& c) {
   check_sizes(c.B, c.T, c.V);
   const int64_t R = c.B * c.T;
   const RowPlan plan = plan_rows(R, c.V, elem_bytes(c.dtype), sm_count());
-  if (c.workspace_bytes < scratch_bytes(R) + row_workspace_bytes(R, plan, 0))
+  if (c.workspace_bytes < scratch_bytes(R) + row_workspace(R, plan, elem_bytes(c.dtype), false).bytes)
     throw std::invalid_argument("igkernels CUDA: state_uncertainty workspace too small");
   const auto s = reinterpret_cast<cudaStream_t>(c.stream);
   with_elem_type(c.dtype, [&](auto elem) { run<decltype(elem)>(c, plan, s); });

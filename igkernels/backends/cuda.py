@@ -8,7 +8,10 @@ it never fails: without the extension or without a GPU the backend is simply una
 
 Bad rows (NaN/+inf, or entirely -inf): the kernels lower a device status word to the position
 of the first bad row; that word is the op's status (``igkernels.ops.deferred`` decides when it
-is read). The fused LM head is ``tiled_head`` on the GPU; Triton's kernel ranks above it.
+is read). Token draws are by inverse transform (docs/backend_contract.md): the statistics pass
+keeps per-tile masses in the call's workspace, sized by ``softmax_entropy_workspace`` from the
+shapes, the draw count and the temperature, and a draw re-reads one vocabulary tile. The
+fused LM head is ``tiled_head`` on the GPU; Triton's kernel ranks above it.
 """
 from __future__ import annotations
 

@@ -5,18 +5,25 @@ The sources of csrc/cuda/ are compiled by g++ with include/ standing in for the 
 are rewritten to emulator calls. The resulting module replaces igkernels._C_cuda behind
 igkernels/backends/cuda.py, registered as backend "emu" for CPU tensors, and the public API is
 compared with the reference: K1 (one block per row and the split-vocabulary path, aligned
-and misaligned rows, all dtypes, draws over several passes), bad-row flags (immediate and
-deferred), K2, K3. Slow (one OS thread per CUDA thread): ~6 minutes with --quick, ~25 otherwise on 2 cores.
+and misaligned rows, all dtypes; inverse-transform draws, S up to 40 at temperatures 0.5, 1
+and 2, rows with -inf logits: draws equal the reference's bar targets within rounding of a
+cumulative boundary, tests/inputs.py::assert_matches_reference, and no banned token is ever
+drawn), bad-row flags (immediate and deferred, with and without draws), K2, K3. The emulated
+device has 132 multiprocessors unless IGK_EMU_SM_COUNT says otherwise (cases set it to steer
+the launchers between their two paths). Slow (one OS thread per CUDA thread): ~5 minutes with
+--quick, ~15 otherwise on 2 cores.
 
     python tools/cuda_host_emulation/check.py [--quick | --regressions]
 
---regressions runs only the cases of bugs found so far (a minute or two; CI runs it).
+--regressions runs only the cases of bugs found so far and the corners of the draw step (a
+minute or two; CI runs it).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -55,6 +62,20 @@ def build(out: Path) -> Path:
     return so
 
 
+@contextlib.contextmanager
+def emulated_sm_count(n: int | None):
+    """The emulated device's multiprocessors (include/cuda_runtime.h) within the block."""
+    old = os.environ.pop("IGK_EMU_SM_COUNT", None)
+    if n is not None:
+        os.environ["IGK_EMU_SM_COUNT"] = str(n)
+    try:
+        yield
+    finally:
+        os.environ.pop("IGK_EMU_SM_COUNT", None)
+        if old is not None:
+            os.environ["IGK_EMU_SM_COUNT"] = old
+
+
 class Checker:
     def __init__(self, quick: bool):
         import torch
@@ -68,36 +89,39 @@ class Checker:
         print(("ok   " if ok else "FAIL ") + what + (f": {detail}" if detail else ""), flush=True)
 
     def stats(self, what, got, want, x, T, seed, offset, dtype, rows=None):
+        """K1 against the reference: tests/inputs.py's comparison (statistics within TOL, argmax
+        exactly, draws exactly bar targets within rounding of a cumulative boundary), and no draw
+        of a banned (-inf) token or outside the row."""
         torch = self.torch
-        from inputs import TOL, gumbel_scores
-        tol = TOL[dtype]
+        from inputs import assert_matches_reference
         try:
-            torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
-            torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
-            torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
-            torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
-            assert torch.equal(got.argmax, want.argmax), "argmax differs"
+            assert_matches_reference(got, want, x, T, seed, offset, dtype, rows)
             flat = x.reshape(-1, x.shape[-1])
             if rows is not None:
                 flat = flat[rows]
-            g, w = got.samples.reshape(flat.shape[0], -1), want.samples.reshape(flat.shape[0], -1)
-            for r, s in (g != w).nonzero().tolist():
-                if flat[r, w[r, s]] == float("-inf"):
-                    continue  # a banned token: not a draw to compare (tests/ops/test_softmax_entropy.py)
-                ctr = int(rows[r]) if rows is not None else r
-                sc = gumbel_scores(flat[r], torch.stack([g[r, s], w[r, s]]), T, seed, ctr, s, offset)
-                assert torch.isclose(sc[0], sc[1], rtol=1e-5, atol=1e-5), f"draw {r},{s} is not a near-tie: {sc}"
-            same = got.samples == want.samples
-            torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
-                                       **tol["prob"])
+            g = got.samples.reshape(flat.shape[0], -1)
+            assert bool(((g >= 0) & (g < flat.shape[-1])).all()), "a draw outside the row"
+            banned = torch.gather(flat.float(), 1, g) == float("-inf")
+            assert not bool(banned.any()), f"drew a banned token at {banned.nonzero().tolist()[:4]}"
             self.report(True, what)
         except AssertionError as exc:
             self.report(False, what, str(exc)[:300])
 
+    def k1(self, what, x, T, S, seed=12345, offset=3, sm_count=None, rows=None) -> None:
+        """One K1 call on "emu" (its device with sm_count multiprocessors) and on the reference."""
+        import igkernels as igk
+        args = dict(num_samples=S, temperature=T, seed=seed, offset=offset)
+        with emulated_sm_count(sm_count):
+            got = igk.softmax_entropy(x, rows=rows, backend="emu", **args)
+        self.stats(what, got, igk.softmax_entropy(x, rows=rows, backend="reference", **args), x, T, seed, offset,
+                   x.dtype, rows)
+
     def run(self) -> int:
         """Every case (fewer with quick)."""
         self.k1_sweep()
+        self.k1_draws()
         self.k1_edges()
+        self.k1_draw_corners()
         self.bad_rows()
         self.k2()
         cases = [(3, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
@@ -107,8 +131,10 @@ class Checker:
         return self.summary()
 
     def regressions(self) -> int:
-        """The cases of bugs the emulation found (a minute or two): CI runs these."""
+        """The cases of bugs the emulation found and the corners of the draw step (a minute or
+        two): CI runs these."""
         self.k1_edges()
+        self.k1_draw_corners()
         self.k3([(2, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.0)])
         return self.summary()
 
@@ -124,52 +150,93 @@ class Checker:
     def k1_sweep(self) -> None:
         """K1 over shapes, kinds, temperatures and draw counts; rows of strided logits."""
         torch = self.torch
-        import igkernels as igk
         from inputs import make_logits
         gen = self.gen
-        dtypes = self.dtypes
         shapes = ((2, 7), (3, 1003), (2, 40000)) if self.quick else \
             ((1, 1), (2, 7), (3, 1003), (2, 40000), (1, 40003), (280, 37))
         kinds = ("normal", "neg_inf") if self.quick else ("normal", "neg_inf", "ties", "peaked")
-        for dtype in dtypes:
+        for dtype in self.dtypes:
             for shape in shapes:
                 for kind in kinds:
                     x = make_logits(shape, dtype, kind, gen)
-                    for T, S in ((0.0, 2), (1.0, 1), (0.7, 6)):
-                        if shape[0] > 100 and (S == 6 or kind in ("ties", "peaked")):
+                    for T, S in ((0.0, 2), (1.0, 1), (0.5, 3), (2.0, 8)):
+                        if shape[0] > 100 and (S > 3 or kind in ("ties", "peaked")):
                             continue  # many blocks: slow to emulate
-                        args = dict(num_samples=S, temperature=T, seed=12345, offset=3)
-                        self.stats(f"K1 {dtype} {shape} {kind} T={T} S={S}",
-                                   igk.softmax_entropy(x, backend="emu", **args),
-                                   igk.softmax_entropy(x, backend="reference", **args), x, T, 12345, 3, dtype)
+                        self.k1(f"K1 {dtype} {shape} {kind} T={T} S={S}", x, T, S)
         x = make_logits((4, 6, 1003), torch.bfloat16, "normal", gen)[:, ::2]
-        rows = torch.tensor([11, 0, 5, 5, 7])
-        args = dict(num_samples=3, temperature=0.9, seed=5, offset=2)
-        self.stats("K1 rows of strided logits", igk.softmax_entropy(x, rows=rows, backend="emu", **args),
-                   igk.softmax_entropy(x, rows=rows, backend="reference", **args), x, 0.9, 5, 2, torch.bfloat16, rows)
+        self.k1("K1 rows of strided logits", x, 0.9, 3, seed=5, offset=2, rows=torch.tensor([11, 0, 5, 5, 7]))
 
-    def k1_edges(self) -> None:
-        """The split path with a pass of 2 or 3 draws; logits at the ends of float32."""
+    def k1_draws(self) -> None:
+        """Draws of every dtype on both paths: one block per row over several tiles (a device of
+        1 multiprocessor, which 2 rows fill), the split path with one tile a slice (132) and with
+        several (2); odd V, so that every row but the first starts misaligned (a scalar prologue
+        and tail); rows with ~80% -inf logits; S = 1, 3, 8, 40 at temperatures 0.5, 1 and 2."""
         torch = self.torch
-        import igkernels as igk
         from inputs import make_logits
         gen = self.gen
-        for S in (2, 3):   # a pass of 2 or 3 draws on the split path: the workspace holds 4 draw slots a part
+        paths = (("one block a row", 1, (3, 20011)), ("split, 1 tile a slice", None, (2, 40001)),
+                 ("split, tiles a slice", 2, (1, 100003)))
+        draws = ((1.0, 40), (0.5, 8), (2.0, 3)) + (() if self.quick else ((1.0, 1),))
+        for dtype in (torch.bfloat16, torch.float16, torch.float32):
+            for name, sms, shape in paths:
+                for kind in ("normal", "neg_inf"):
+                    x = make_logits(shape, dtype, kind, gen)
+                    for T, S in draws:
+                        self.k1(f"K1 draws, {name}: {dtype} {shape} {kind} T={T} S={S}", x, T, S, seed=77,
+                                offset=5, sm_count=sms)
+        if not self.quick:  # 1200 draws: the share of boundary cases is checked too (< 1e-3)
+            x = make_logits((3, 20011), torch.bfloat16, "normal", gen)
+            self.k1("K1 draws, one block a row: 400 draws a row", x, 1.0, 400, seed=99, offset=1, sm_count=1)
+
+    def k1_edges(self) -> None:
+        """The split path with 2 or 3 draws (a draw block holds 4); logits at the ends of float32."""
+        torch = self.torch
+        from inputs import make_logits
+        gen = self.gen
+        for S in (2, 3):
             x = make_logits((3, 32000), torch.bfloat16, "normal", gen)
-            args = dict(num_samples=S, temperature=0.8, seed=4, offset=1)
-            self.stats(f"K1 split path S={S} 3x32000", igk.softmax_entropy(x, backend="emu", **args),
-                       igk.softmax_entropy(x, backend="reference", **args), x, 0.8, 4, 1, torch.bfloat16)
+            self.k1(f"K1 split path S={S} 3x32000", x, 0.8, S, seed=4, offset=1)
         for V in (7, 40000):   # logits at the ends of float32: spreads beyond its range, huge ties
             x = torch.zeros(3, V)
             x[0, 0], x[0, V - 2] = -3e38, 3e38
             x[1, 1], x[1, V - 1] = 1e16, 1e16
             x[2, 0], x[2, 1], x[2, 2] = 3e38, -3e38, 1e38
-            args = dict(num_samples=2, temperature=1.0, seed=9, offset=0)
-            self.stats(f"K1 ends of float32 3x{V}", igk.softmax_entropy(x, backend="emu", **args),
-                       igk.softmax_entropy(x, backend="reference", **args), x, 1.0, 9, 0, torch.float32)
+            self.k1(f"K1 ends of float32 3x{V}", x, 1.0, 2, seed=9, offset=0)
+            self.k1(f"K1 ends of float32 3x{V} T=0.5", x, 0.5, 5, seed=9, offset=0)
+
+    def k1_draw_corners(self) -> None:
+        """The draw step where it can go wrong, on both paths (1 multiprocessor: one block per
+        row; 2 or 3: three to six slices, of two tiles each in fp32): the only finite logit of a row in a misaligned
+        row's scalar prologue, in its scalar tail, inside a later tile, or two of them at both
+        ends (the first and the last tile); every tile after the first -inf (targets near Z
+        must stop at the last tile with weight); 40 draws crowding into two tiles (draws sorted
+        by tile must land in their own columns); temperatures far from 1 on ties."""
+        torch = self.torch
+        from inputs import make_logits
+        gen = self.gen
+        V = 20011  # bf16 rows 1, 2, 3 start 5, 2 and 7 elements before a 16-byte boundary
+        for dtype in (torch.bfloat16, torch.float32):
+            lone = torch.full((5, V), float("-inf"))
+            lone[0, 12345] = 1.5                 # a later tile
+            lone[1, 2] = -4.0                    # row 1's prologue (bf16)
+            lone[2, V - 1] = 7.0                 # row 2's tail
+            lone[3, 0], lone[3, V - 1] = 2.0, 2.0  # both ends
+            lone[4, :100] = torch.randn(100, generator=gen)  # only the first tile has weight
+            crowd = make_logits((2, V), torch.float32, "normal", gen)
+            crowd[:, 3000:3010] += 12.0          # tile 0 (of any dtype)
+            crowd[:, 17000:17004] += 12.5        # the last tile
+            for path, lone_sms, crowd_sms in (("one block a row", 1, 1), ("split", 3, 2)):
+                self.k1(f"K1 draws, {path}: lone finite logits {dtype}", lone.to(dtype), 1.0, 8, sm_count=lone_sms)
+                self.k1(f"K1 draws, {path}: lone finite logits {dtype} T=2", lone.to(dtype), 2.0, 40, seed=3,
+                        sm_count=lone_sms)
+                self.k1(f"K1 draws, {path}: 40 draws in two tiles {dtype}", crowd.to(dtype), 1.0, 40, seed=8,
+                        sm_count=crowd_sms)
+        ties = make_logits((2, 5003), torch.float16, "ties", gen)
+        for T in (1e-3, 50.0):
+            self.k1(f"K1 draws, ties T={T}", ties, T, 8, seed=21, sm_count=1)
 
     def bad_rows(self) -> None:
-        """NaN, +inf and all--inf rows: K1 at once and deferred, K2."""
+        """NaN, +inf and all--inf rows: K1 at once, deferred and with draws, K2."""
         torch = self.torch
         import igkernels as igk
         from inputs import make_logits
@@ -185,6 +252,7 @@ class Checker:
                 mask = torch.zeros(1, R, dtype=torch.bool)
                 mask[0, bad] = True
                 calls = (("K1", lambda: igk.softmax_entropy(x, backend="emu")),
+                         ("K1 draws", lambda: igk.softmax_entropy(x, num_samples=5, temperature=0.5, backend="emu")),
                          ("K1 deferred", lambda: self._deferred(lambda: igk.softmax_entropy(x, backend="emu"))),
                          ("K2", lambda: igk.state_uncertainty(x[None], mask, backend="emu")))
                 for what, call in calls:
