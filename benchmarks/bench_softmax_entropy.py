@@ -12,9 +12,11 @@ import igkernels as igk
 
 
 def cases(profile: str) -> list[harness.Case]:
-    """Every logits shape of the profile, without and with one draw per row; a shape with two
-    leading dims (a lookahead step) reads only its selected rows."""
-    return [harness.Case("softmax_entropy", profile, shape, S) for shape in harness.LOGITS[profile] for S in (0, 1)]
+    """Every logits shape of the profile, without and with one draw per row (at temperature 1,
+    and at 0.7, where the draws' tempered weights cost one more exp per logit); a shape with
+    two leading dims (a lookahead step) reads only its selected rows."""
+    return [harness.Case("softmax_entropy", profile, shape, S, T) for shape in harness.LOGITS[profile]
+            for S, T in ((0, None), (1, None), (1, 0.7))]
 
 
 def describe(case: harness.Case) -> dict:
@@ -32,8 +34,12 @@ def _inputs(case: harness.Case):
 
 
 def call(case: harness.Case, impl: str) -> Callable[[], Any]:
-    """One call of ``impl`` ("naive" or a backend) on the case's inputs."""
+    """One call of ``impl`` ("naive", "read" or a backend) on the case's inputs. "read" is the
+    bare read of the selected rows, ``amax(-1)``: the floor every implementation must read."""
     logits, rows = _inputs(case)
+    if impl == "read":
+        selected = logits if rows is None else logits.reshape(-1, logits.shape[-1])[rows]
+        return lambda: selected.amax(-1)
     if impl == "naive":
         # The naive code is handed the selected rows: selecting them is not what it is timed on.
         selected = logits if rows is None else logits.reshape(-1, logits.shape[-1])[rows]
@@ -47,6 +53,6 @@ def measure(case: harness.Case, impl: str, benchmark: Any = None) -> float:
     return harness.measure(case, impl, call(case, impl), benchmark)
 
 
-@harness.parametrize(cases(harness.PROFILE))
+@harness.parametrize(cases(harness.PROFILE), baselines=("naive", "read"))
 def test_softmax_entropy(benchmark, case: harness.Case, impl: str) -> None:
     measure(case, impl, benchmark)

@@ -63,11 +63,13 @@ torch.set_num_threads(os.cpu_count() or 1)
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark case: an op on one named shape of a profile, with S draws where it samples."""
+    """One benchmark case: an op on one named shape of a profile, with S draws where it samples
+    (at temperature ``draw_temperature``, default 1)."""
     op: str
     profile: str
     shape: str
     num_samples: int | None = None
+    draw_temperature: float | None = None
 
     @property
     def device(self) -> str:
@@ -75,15 +77,19 @@ class Case:
 
     @property
     def temperature(self) -> float:
-        return 1.0 if self.num_samples else 0.0
+        if not self.num_samples:
+            return 0.0
+        return 1.0 if self.draw_temperature is None else self.draw_temperature
 
     @property
     def group(self) -> str:
         """The pytest-benchmark group: the implementations of one case side by side."""
-        return f"{self.op} {self.shape}" + ("" if self.num_samples is None else f" S={self.num_samples}")
+        return f"{self.op} {self.shape}" + ("" if self.num_samples is None else f" S={self.num_samples}") + (
+            "" if self.draw_temperature is None else f" T={self.draw_temperature}")
 
     def __str__(self) -> str:  # the pytest id, which -k selects on
-        return self.shape if self.num_samples is None else f"{self.shape}-S{self.num_samples}"
+        name = self.shape if self.num_samples is None else f"{self.shape}-S{self.num_samples}"
+        return name if self.draw_temperature is None else f"{name}-T{self.draw_temperature}"
 
 
 # ---------------------------------------------------------------- inputs
