@@ -90,22 +90,20 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
 }
 
 // The chunk's tempered mass relative to r, the largest lane max so far (>= every column of
-// the chunk): from its lane sums c at temperature 1, else by one more pass over buf.
+// the chunk): from its lane sums c (given at temperature 1), else by one more pass over buf.
 template <class X>
 ChunkMass chunk_mass(const RowJob& job, const float* buf, int nb, const typename X::F* m,
                      const typename X::F* c) {
     using F = typename X::F;
     constexpr int W = X::W, L = kLaneSets * W;
     alignas(64) float ml[L], cl[L];
-    for (int u = 0; u < kLaneSets; ++u) {
-        X::store(ml + u * W, m[u]);
-        X::store(cl + u * W, c[u]);
-    }
+    for (int u = 0; u < kLaneSets; ++u) X::store(ml + u * W, m[u]);
     float r = -INFINITY;
     for (int l = 0; l < L; ++l) r = ml[l] > r ? ml[l] : r;
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
     double mass = 0.0;
-    if (job.beta == 1.0f) {
+    if (c) {
+        for (int u = 0; u < kLaneSets; ++u) X::store(cl + u * W, c[u]);
         for (int l = 0; l < L; ++l)
             if (cl[l] > 0.0f) mass += (double)cl[l] * exp((double)ml[l] - (double)r);
         return ChunkMass{mass, r};
