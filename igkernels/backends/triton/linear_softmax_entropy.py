@@ -61,6 +61,35 @@ def _round(f, DTYPE: tl.constexpr, UPCAST: tl.constexpr):
     return f
 
 
+@triton.jit
+def _tile_logits(h_ptr, hrow, rmask, stride_h, w_ptr, stride_w, b_ptr, cols, cmask, D,
+                 HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                 UPCAST: tl.constexpr):
+    """fp32 logits [BLOCK_M, BLOCK_N] of hidden rows ``hrow`` (where ``rmask``) and weight rows
+    ``cols`` (where ``cmask``): a tl.dot over D in BLOCK_K steps, then the rounding points of
+    the unfused hidden @ weight.T (+ bias), see the module doc."""
+    DTYPE: tl.constexpr = h_ptr.dtype.element_ty
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for k0_ in range(0, D, BLOCK_K):
+        kk = k0_ + ks
+        kmask = kk < D
+        a = tl.load(h_ptr + hrow[:, None] * stride_h + kk[None, :],
+                    mask=rmask[:, None] & kmask[None, :], other=0.0)
+        b = tl.load(w_ptr + cols[None, :].to(tl.int64) * stride_w + kk[:, None],
+                    mask=kmask[:, None] & cmask[None, :], other=0.0)
+        # UPCAST (the CPU interpreter, whose 16-bit tl.dot is wrong): products of 16-bit
+        # values are exact in fp32, so an fp32 dot computes what the tensor cores compute.
+        if DTYPE == tl.float32 or UPCAST:
+            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(a, b, acc)
+    f = _round(acc, DTYPE, UPCAST)
+    if HAS_BIAS:
+        f = _round(f + tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)[None, :], DTYPE, UPCAST)
+    return f
+
+
 # Arguments that change from call to call (rows, the temperature) are not specialised: a new
 # value must not cost a decode a recompile. V and D (fixed per model) keep their divisibility hints.
 @triton.jit(do_not_specialize=["R", "v_per_split", "n_splits", "beta"])
@@ -69,13 +98,11 @@ def _linear_stats_kernel(
         R, V, D, v_per_split, n_splits, beta,
         HAS_BIAS: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, UPCAST: tl.constexpr):
-    DTYPE: tl.constexpr = h_ptr.dtype.element_ty
     pid_m = tl.program_id(0)
     pid_s = tl.program_id(1)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rm < R
     hrow = tl.load(rows_ptr + rm, mask=rmask, other=0)
-    ks = tl.arange(0, BLOCK_K)
     cols0 = tl.arange(0, BLOCK_N)
 
     m = tl.full([BLOCK_M], float("-inf"), tl.float32)
@@ -90,24 +117,8 @@ def _linear_stats_kernel(
     for v0 in range(v_lo, v_hi, BLOCK_N):
         cols = v0 + cols0
         cmask = cols < v_hi
-        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-        for k0_ in range(0, D, BLOCK_K):
-            kk = k0_ + ks
-            kmask = kk < D
-            a = tl.load(h_ptr + hrow[:, None] * stride_h + kk[None, :],
-                        mask=rmask[:, None] & kmask[None, :], other=0.0)
-            b = tl.load(w_ptr + cols[None, :].to(tl.int64) * stride_w + kk[:, None],
-                        mask=kmask[:, None] & cmask[None, :], other=0.0)
-            # UPCAST (the CPU interpreter, whose 16-bit tl.dot is wrong): products of 16-bit
-            # values are exact in fp32, so an fp32 dot computes what the tensor cores compute.
-            if DTYPE == tl.float32 or UPCAST:
-                acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-            else:
-                acc = tl.dot(a, b, acc)
-        # The rounding points of the unfused hidden @ weight.T (+ bias), see the module doc.
-        f = _round(acc, DTYPE, UPCAST)
-        if HAS_BIAS:
-            f = _round(f + tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)[None, :], DTYPE, UPCAST)
+        f = _tile_logits(h_ptr, hrow, rmask, stride_h, w_ptr, stride_w, b_ptr, cols, cmask, D,
+                         HAS_BIAS, BLOCK_M, BLOCK_N, BLOCK_K, UPCAST)
         valid = cmask[None, :] & rmask[:, None]
         bad = tl.maximum(bad, tl.max((valid & ~(f < float("inf"))).to(tl.int32), axis=1))
         # NaN / +inf are reported through `bad`; the statistics see them as -inf (absent).
@@ -161,9 +172,8 @@ def _linear_draw_kernel(
         UPCAST: tl.constexpr):
     """Grid (rows, draws): draw q of row i, re-forming the logits of the one tile it falls in.
 
-    The tile's dot is the statistics kernel's (BLOCK_K steps, the same tl.dot) on a 16-row
-    block whose rows 1..15 are zero (tl.dot's smallest M), then the same roundings."""
-    DTYPE: tl.constexpr = h_ptr.dtype.element_ty
+    The tile's logits are the statistics kernel's (``_tile_logits``) on a 16-row block whose
+    rows 1..15 read nothing (tl.dot's smallest M)."""
     i = tl.program_id(0)
     q = tl.program_id(1)
     m = tl.load(m_ptr + i)
@@ -176,25 +186,11 @@ def _linear_draw_kernel(
 
     cols = j * BLOCK_N + tl.arange(0, BLOCK_N)
     cmask = cols < V
-    hrow = tl.load(rows_ptr + i)
     lead = tl.arange(0, 16) == 0
-    ks = tl.arange(0, BLOCK_K)
-    acc = tl.zeros([16, BLOCK_N], tl.float32)
-    for k0_ in range(0, D, BLOCK_K):
-        kk = k0_ + ks
-        kmask = kk < D
-        a = tl.load(h_ptr + hrow * stride_h + kk[None, :] + tl.zeros([16, 1], tl.int64),
-                    mask=lead[:, None] & kmask[None, :], other=0.0)
-        b = tl.load(w_ptr + cols[None, :].to(tl.int64) * stride_w + kk[:, None],
-                    mask=kmask[:, None] & cmask[None, :], other=0.0)
-        if DTYPE == tl.float32 or UPCAST:
-            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-        else:
-            acc = tl.dot(a, b, acc)
-    f = tl.sum(acc, axis=0)            # row 0 (the other rows are 0)
-    f = _round(f, DTYPE, UPCAST)
-    if HAS_BIAS:
-        f = _round(f + tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32), DTYPE, UPCAST)
+    hrow = tl.load(rows_ptr + i) + tl.zeros([16], tl.int64)
+    f = _tile_logits(h_ptr, hrow, lead, stride_h, w_ptr, stride_w, b_ptr, cols, cmask, D,
+                     HAS_BIAS, 16, BLOCK_N, BLOCK_K, UPCAST)
+    f = tl.sum(tl.where(lead[:, None], f, 0.0), axis=0)      # row 0 (rows 1..15 read nothing)
     f = tl.where(cmask & (f < float("inf")), f, float("-inf"))
     amax = tl.load(amax_ptr + i).to(tl.int32)
     d, f_d = _pick_column(cols, f, m, beta, c_prev, target, amax)
