@@ -189,10 +189,11 @@ def triton_rows() -> list[tuple]:
 #: CUDA kernels (mangled-name fragment, label, elements per thread per pass of the hot loop).
 CUDA_KERNELS = [
     ("row_stats_kernelI13__nv_bfloat16Li0ELb0E", "CUDA K1 row, bf16, statistics", 8 * 4),
-    ("row_stats_kernelI13__nv_bfloat16Li1ELb0E", "CUDA K1 row, bf16, 1 draw", 8 * 4),
-    ("row_stats_kernelI13__nv_bfloat16Li4ELb0E", "CUDA K1 row, bf16, 4 draws", 8 * 4),
+    ("row_stats_kernelI13__nv_bfloat16Li1ELb0E", "CUDA K1 row, bf16, with tile masses, T = 1", 8 * 4),
+    ("row_stats_kernelI13__nv_bfloat16Li2ELb0E", "CUDA K1 row, bf16, with tile masses, T != 1", 8 * 4),
     ("row_stats_kernelI13__nv_bfloat16Li0ELb1E", "CUDA K2 row (masked), bf16", 8 * 4),
-    ("combine_kernelILi4ELb0E", "CUDA K1 combine, 4 draws", 0),
+    ("combine_kernelILb1ELb0E", "CUDA K1 combine, with draws", 0),
+    ("draw_kernelI13__nv_bfloat16E", "CUDA K1 draws, bf16", 0),
     ("sample_candidates_kernel", "CUDA K3", 0),
 ]
 
