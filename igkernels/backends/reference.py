@@ -50,6 +50,15 @@ def tempered_weights(f32: torch.Tensor, m32: torch.Tensor, temperature: float) -
     return torch.exp((f32 - m32[:, None]) * beta)
 
 
+def first_above(c: torch.Tensor, target: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """[R, S]: the lowest v with c[:, v] > target (c [R, n] cumulative, target [R, S]); where
+    none (rounding), the highest v where ``positive`` [R, n] holds."""
+    n = c.shape[-1]
+    idx = torch.searchsorted(c, target, right=True)
+    last = n - 1 - positive.flip(-1).int().argmax(-1, keepdim=True)
+    return torch.where(idx < n, idx, last)
+
+
 def inverse_transform_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.Tensor, num_samples: int,
                              temperature: float, offset: int) -> torch.Tensor:
     """Draws [R, num_samples] from softmax(f / temperature) of fp32 logits [R, V]; the argmax
@@ -65,9 +74,7 @@ def inverse_transform_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.T
     w = tempered_weights(f32, f32.max(-1).values, temperature)
     c = torch.cumsum(w.double(), -1)
     target = token_uniforms(keys, ctr, num_samples, offset).double() * c[:, -1:]
-    idx = torch.searchsorted(c, target, right=True)
-    last = V - 1 - (w > 0).flip(-1).int().argmax(-1, keepdim=True)
-    return torch.where(idx < V, idx, last)
+    return first_above(c, target, w > 0)
 
 
 def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,

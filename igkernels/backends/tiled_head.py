@@ -140,10 +140,7 @@ def locate_tiles(ref: torch.Tensor, mass: torch.Tensor, m: torch.Tensor, keys: t
     moved = torch.where(mass > 0, mass.double() * move, 0.0)
     c = torch.cumsum(moved, 1)
     target = reference.token_uniforms(keys, ctr, num_samples, offset).double() * c[:, -1:]
-    n = c.shape[1]
-    tile = torch.searchsorted(c, target, right=True)
-    last = n - 1 - (moved > 0).flip(1).int().argmax(1, keepdim=True)
-    tile = torch.where(tile < n, tile, last)
+    tile = reference.first_above(c, target, moved > 0)
     base = torch.where(tile > 0, c.gather(1, (tile - 1).clamp(min=0)), 0.0)
     return tile, base, target
 
@@ -163,11 +160,8 @@ def draw(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile:
         f = torch.where(f < float("inf"), f, float("-inf"))
         w = reference.tempered_weights(f, m, temperature)
         c = torch.cumsum(w.double(), 1)                                     # [R, tile]
-        col = torch.searchsorted(c, (target - base).contiguous(), right=True)   # [R, S]
-        last = f.shape[1] - 1 - (w > 0).flip(1).int().argmax(1, keepdim=True)
-        positive = (w > 0).any(1, keepdim=True)
-        col = torch.where(col < f.shape[1], col, last)
-        found = here & positive
+        col = reference.first_above(c, (target - base).contiguous(), w > 0)    # [R, S]
+        found = here & (w > 0).any(1, keepdim=True)
         samples = torch.where(found, col + v0, samples)
         f_draw = torch.where(found, f.gather(1, col.clamp(max=f.shape[1] - 1)), f_draw)
     return samples, f_draw
