@@ -2,20 +2,22 @@
 // instruction set: a .cpp includes its traits and then this file inside its own namespace
 // (igk::isa_generic, isa_avx2, isa_avx512), so no symbol is shared between the builds.
 //
-// X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask); set1, load, store,
+// X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask), Wide (W doubles:
+// wide_zero, widen_add, store_wide); set1, load, store,
 // store_idx, from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps
-// semantics: the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0]), gt,
-// bad (NaN or +inf), blend, blend_idx, iota, add_idx, mask_none, mask_or, any.
+// semantics: the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0], NaN
+// for NaN), gt, blend, blend_idx, iota, add_idx, mask_none, mask_or, any.
 //
 // Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
-// Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t) and second
-// (the largest logit before m took its value). Per chunk the new max is found first, then the
-// sums move to it and the chunk's columns are added; a segment's lanes are combined in double.
+// Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t). Per chunk
+// the new max is found first, then the sums move to it and the chunk's columns are added; a
+// segment's lanes are combined in double. The top two logits and the argmax are the
+// segment's, kept in scalars and updated only by chunks that can change them.
 //
 // Draws (docs/backend_contract.md#token-draws-inverse-transform): while drawing, each chunk
-// also leaves its tempered mass relative to the largest lane max r (ChunkMass); at
-// temperature 1 that is the chunk's share of the exps the statistics compute anyway, else
-// one more exp per column. run_draws then places each draw's target in the chunk table and
+// also leaves its tempered mass relative to the largest lane max r (ChunkMass), summed in
+// the statistics' pass: at temperature 1 from the exps it computes anyway, else one more exp
+// per column. run_draws then places each draw's target in the chunk table and
 // re-reads that one chunk, summing its weights in column order (double).
 
 // The including .cpp provides <float.h>, <math.h>, <algorithm>, <vector> and row_stats.h, half.h,
@@ -59,144 +61,195 @@ void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, f
     for (; q < nb; ++q) buf[q] = -INFINITY;
 }
 
-// sum += y with Kahan's compensation comp: a chunk's mass is the base of every cumulative
-// sum after it, so its rounding moves draw boundaries (a plain fp32 sum of 128 terms a lane
-// moved ~3e-4 of the draws at V = 32000; compensated, the masses are exact to ~1 ulp).
-template <class X>
-inline void kahan_add(typename X::F& sum, typename X::F& comp, typename X::F y) {
-    y = X::sub(y, comp);
-    const typename X::F next = X::add(sum, y);
-    comp = X::sub(X::sub(next, sum), y);
-    sum = next;
-}
+// What add_chunk also sums per lane for the draws' chunk masses: nothing, the statistics'
+// own exps (temperature 1), or exp(fp32(f - m) * beta). fp32 over kBlock columns a lane, then
+// in double: each mass is the base of every cumulative sum after it, and a plain fp32 sum of
+// 128 terms a lane moved ~3e-4 of the draws at V = 32000 (widening every term, or Kahan's
+// compensated sum, cost more than the rest of the draw).
+enum class Mass { None, Unit, Tempered };
+constexpr int kBlock = 8;
 
-// Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums; with
-// kMass also to c (compensated by cc), the chunk's own sums.
-template <class X, bool kMass>
-void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t,
-               typename X::F* c, typename X::F* cc) {
+// Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
+// kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums;
+// the clamp comes after the product with beta, so -inf stays -inf for any beta.
+template <class X, Mass kMass>
+void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t, float beta,
+               typename X::Wide* c) {
     using F = typename X::F;
     constexpr int W = X::W, U = kLaneSets;
-    const F clamp = X::set1(kMinExp);
-    for (int q = 0; q < nb; q += U * W) {
-        for (int u = 0; u < U; ++u) {
-            const F x = X::max(X::sub(X::load(buf + q + u * W), m[u]), clamp);
-            const F e = X::exp_clamped(x);
-            s[u] = X::add(s[u], e);
-            t[u] = X::fmadd(e, x, t[u]);
-            if (kMass) kahan_add<X>(c[u], cc[u], e);
+    const F clamp = X::set1(kMinExp), b = X::set1(beta);
+    for (int q0 = 0; q0 < nb; q0 += kBlock * U * W) {
+        const int q1 = q0 + kBlock * U * W < nb ? q0 + kBlock * U * W : nb;
+        F block[U];
+        for (int u = 0; u < U; ++u) block[u] = X::set1(0.0f);
+        for (int q = q0; q < q1; q += U * W) {
+            for (int u = 0; u < U; ++u) {
+                const F d = X::sub(X::load(buf + q + u * W), m[u]);
+                const F x = X::max(clamp, d);
+                const F e = X::exp_clamped(x);
+                s[u] = X::add(s[u], e);
+                t[u] = X::fmadd(e, x, t[u]);
+                if (kMass == Mass::Unit) block[u] = X::add(block[u], e);
+                if (kMass == Mass::Tempered)
+                    block[u] = X::add(block[u], X::exp_clamped(X::max(clamp, X::mul(d, b))));
+            }
         }
+        if (kMass != Mass::None)
+            for (int u = 0; u < U; ++u) X::widen_add(c[u], block[u]);
     }
 }
 
 // The chunk's tempered mass relative to r, the largest lane max so far (>= every column of
-// the chunk): from its lane sums c (given at temperature 1), else by one more pass over buf.
+// the chunk), from the lane sums c relative to the lane maxima m. The lanes' factors
+// exp(fp32(m - r) * beta) are fp32 SIMD exps: a double exp per lane and chunk cost more
+// than the rest of the draw.
 template <class X>
-ChunkMass chunk_mass(const RowJob& job, const float* buf, int nb, const typename X::F* m,
-                     const typename X::F* c) {
+ChunkMass chunk_mass(const typename X::F* m, const typename X::Wide* c, float beta) {
     using F = typename X::F;
     constexpr int W = X::W, L = kLaneSets * W;
-    alignas(64) float ml[L], cl[L];
-    for (int u = 0; u < kLaneSets; ++u) X::store(ml + u * W, m[u]);
+    alignas(64) float ml[L], fl[L];
+    alignas(64) double cl[L];
+    for (int u = 0; u < kLaneSets; ++u) {
+        X::store(ml + u * W, m[u]);
+        X::store_wide(cl + u * W, c[u]);
+    }
     float r = -INFINITY;
     for (int l = 0; l < L; ++l) r = ml[l] > r ? ml[l] : r;
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
+    const F ref = X::set1(r), b = X::set1(beta), clamp = X::set1(kMinExp);
+    for (int u = 0; u < kLaneSets; ++u)
+        X::store(fl + u * W, X::exp_clamped(X::max(clamp, X::mul(X::sub(m[u], ref), b))));
     double mass = 0.0;
-    if (c) {
-        for (int u = 0; u < kLaneSets; ++u) X::store(cl + u * W, c[u]);
-        for (int l = 0; l < L; ++l)
-            if (cl[l] > 0.0f) mass += (double)cl[l] * exp((double)ml[l] - (double)r);
-        return ChunkMass{mass, r};
-    }
-    const F ref = X::set1(r), beta = X::set1(job.beta), clamp = X::set1(kMinExp);
-    F acc = X::set1(0.0f), comp = X::set1(0.0f);
-    for (int q = 0; q < nb; q += W)
-        kahan_add<X>(acc, comp, X::exp_clamped(X::max(X::mul(X::sub(X::load(buf + q), ref), beta), clamp)));
-    alignas(64) float al[W];
-    X::store(al, acc);
-    for (int l = 0; l < W; ++l) mass += al[l];
+    for (int l = 0; l < L; ++l)
+        if (cl[l] > 0.0) mass += cl[l] * fl[l];
     return ChunkMass{mass, r};
 }
 
+// The chunk's largest and second largest column (duplicates counted) and the lowest column
+// holding the largest, merged into the item's g1 / a1 / g2 by the rule of the contract (the
+// chunk comes after everything merged so far, so a tie keeps a1).
 template <class X>
-void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part) {
+void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, float& g2) {
     using F = typename X::F;
     using I = typename X::Idx;
     using M = typename X::M;
+    constexpr int W = X::W, U = kLaneSets, L = U * W;
+    const F neg_inf = X::set1(-INFINITY);
+    F m[U], second[U];
+    I arg[U], col[U];
+    for (int u = 0; u < U; ++u) {
+        m[u] = second[u] = neg_inf;
+        arg[u] = col[u] = X::iota((int32_t)(c0 + u * W));
+    }
+    for (int q = 0; q < nb; q += U * W) {
+        for (int u = 0; u < U; ++u) {
+            const F f = X::load(buf + q + u * W);
+            const M up = X::gt(f, m[u]);
+            second[u] = X::blend(up, X::max(second[u], f), m[u]);
+            m[u] = X::blend(up, m[u], f);
+            arg[u] = X::blend_idx(up, arg[u], col[u]);
+            col[u] = X::add_idx(col[u], U * W);
+        }
+    }
+    alignas(64) float ml[L], secl[L];
+    alignas(64) int32_t al[L];
+    for (int u = 0; u < U; ++u) {
+        X::store(ml + u * W, m[u]);
+        X::store(secl + u * W, second[u]);
+        X::store_idx(al + u * W, arg[u]);
+    }
+    float c1 = -INFINITY;
+    for (int l = 0; l < L; ++l) c1 = ml[l] > c1 ? ml[l] : c1;
+    int top = 0;
+    for (int l = 0; l < L; ++l)
+        if (ml[l] == c1 && (ml[top] != c1 || al[l] < al[top])) top = l;
+    float c2 = -INFINITY;
+    for (int l = 0; l < L; ++l) {
+        if (secl[l] > c2) c2 = secl[l];
+        if (l != top && ml[l] > c2) c2 = ml[l];
+    }
+    if (c1 > g1) {
+        g2 = g1 > c2 ? g1 : c2;
+        g1 = c1;
+        a1 = al[top];
+    } else {
+        const float lo = c1 < g1 ? c1 : g1;
+        g2 = g2 > lo ? g2 : lo;
+    }
+}
+
+// One (row, segment) item. Per chunk: the lane maxima first (one max per column); the exact
+// top-2 and argmax only for a chunk holding a column above the item's runner-up so far (the
+// first chunk, then rarely); then the sums move to the new maxima and the chunk's columns are
+// added. NaN and +inf are not looked for column by column: they reach the sums as NaN (or
+// make the max +inf), which the item's end checks.
+template <class X>
+void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part) {
+    using F = typename X::F;
     constexpr int W = X::W;
     const char* base = static_cast<const char*>(job.base) + job.offsets[row] * dtype_size(job.dtype);
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
     const bool draw = job.chunks != nullptr;
-    const bool unit_mass = draw && job.beta == 1.0f;
     constexpr int U = kLaneSets;
-    const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp);
-    F m[U], second[U], s[U], t[U];
-    I arg[U];
+    const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp), lowest = X::set1(-FLT_MAX);
+    F m[U], s[U], t[U];
     for (int u = 0; u < U; ++u) {
-        m[u] = second[u] = neg_inf;
+        m[u] = neg_inf;
         s[u] = t[u] = X::set1(0.0f);
-        arg[u] = X::iota(0);
     }
-    M bad = X::mask_none();
+    float g1 = -INFINITY, g2 = -INFINITY;
+    int64_t a1 = v_begin;
     for (int64_t c0 = v_begin; c0 < v_end; c0 += kChunk) {
         const int n = (int)(v_end - c0 < kChunk ? v_end - c0 : kChunk);
         const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
         load_chunk<X>(job, base, c0, n, nb, buf);
-        F m_old[U];
-        I col[U];
+        F cm[U];
+        for (int u = 0; u < U; ++u) cm[u] = neg_inf;
+        for (int q = 0; q < nb; q += U * W)
+            for (int u = 0; u < U; ++u) cm[u] = X::max(cm[u], X::load(buf + q + u * W));
+        const F above = X::set1(g2);
+        typename X::M beats = X::gt(cm[0], above);
+        for (int u = 1; u < U; ++u) beats = X::mask_or(beats, X::gt(cm[u], above));
+        if (X::any(beats)) merge_top2<X>(buf, nb, c0, g1, a1, g2);
+        F ms[U];
         for (int u = 0; u < U; ++u) {
-            m_old[u] = m[u];
-            col[u] = X::iota((int32_t)(c0 + u * W));
-        }
-        for (int q = 0; q < nb; q += U * W) {
-            for (int u = 0; u < U; ++u) {
-                const F f = X::load(buf + q + u * W);
-                bad = X::mask_or(bad, X::bad(f));
-                const M up = X::gt(f, m[u]);
-                second[u] = X::blend(up, X::max(second[u], f), m[u]);
-                m[u] = X::blend(up, m[u], f);
-                arg[u] = X::blend_idx(up, arg[u], col[u]);
-                col[u] = X::add_idx(col[u], U * W);
-            }
-        }
-        for (int u = 0; u < U; ++u) {
-            const F d = X::max(X::sub(m_old[u], m[u]), clamp);
+            const F m_old = m[u];
+            m[u] = X::max(m[u], cm[u]);
+            const F d = X::max(X::sub(m_old, m[u]), clamp);
             const F scale = X::exp_clamped(d);
             t[u] = X::mul(scale, X::fmadd(s[u], d, t[u]));
             s[u] = X::mul(scale, s[u]);
+            // A lane with only -inf so far subtracts -FLT_MAX, not -inf (-inf - -inf is NaN);
+            // a NaN max stays NaN.
+            ms[u] = X::max(lowest, m[u]);
         }
-        if (unit_mass) {
-            F c[U], cc[U];
-            for (int u = 0; u < U; ++u) c[u] = cc[u] = X::set1(0.0f);
-            add_chunk<X, true>(buf, nb, m, s, t, c, cc);
-            job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(job, buf, nb, m, c);
-        } else {
-            add_chunk<X, false>(buf, nb, m, s, t, nullptr, nullptr);
-            if (draw) job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(job, buf, nb, m, nullptr);
+        if (!draw) {
+            add_chunk<X, Mass::None>(buf, nb, ms, s, t, 1.0f, nullptr);
+            continue;
         }
+        typename X::Wide c[U];
+        for (int u = 0; u < U; ++u) c[u] = X::wide_zero();
+        if (job.beta == 1.0f)
+            add_chunk<X, Mass::Unit>(buf, nb, ms, s, t, job.beta, c);
+        else
+            add_chunk<X, Mass::Tempered>(buf, nb, ms, s, t, job.beta, c);
+        job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(m, c, job.beta);
     }
 
     constexpr int L = U * W;
-    alignas(64) float ml[L], sl[L], tl[L], secl[L];
-    alignas(64) int32_t al[L];
+    alignas(64) float ml[L], sl[L], tl[L];
     for (int u = 0; u < U; ++u) {
         X::store(ml + u * W, m[u]);
         X::store(sl + u * W, s[u]);
         X::store(tl + u * W, t[u]);
-        X::store(secl + u * W, second[u]);
-        X::store_idx(al + u * W, arg[u]);
     }
     float mx = -INFINITY;
     for (int l = 0; l < L; ++l) mx = ml[l] > mx ? ml[l] : mx;
-    int top = 0;
-    for (int l = 0; l < L; ++l)
-        if (ml[l] == mx && (ml[top] != mx || al[l] < al[top])) top = l;
     double S = 0.0, T = 0.0;
-    float sec = -INFINITY;
+    bool nan = false;
     for (int l = 0; l < L; ++l) {
-        if (secl[l] > sec) sec = secl[l];
-        if (l != top && ml[l] > sec) sec = ml[l];
+        nan = nan || sl[l] != sl[l] || tl[l] != tl[l];
         if (ml[l] == -INFINITY) continue;
         const double dl = (double)ml[l] - (double)mx;
         const double el = exp(dl);
@@ -206,9 +259,9 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     part.s = S;
     part.t = T;
     part.m = mx;
-    part.second = sec;
-    part.argmax = al[top];
-    part.bad = X::any(bad);
+    part.second = g2;
+    part.argmax = a1;
+    part.bad = nan || mx == INFINITY;
     part.finite = mx > -INFINITY;
 }
 

@@ -13,6 +13,9 @@ struct Avx2 {
     using F = __m256;
     using Idx = __m256i;
     using M = __m256;
+    struct Wide {
+        __m256d lo, hi;       // lanes 0-3, 4-7
+    };
 
     static F set1(float x) { return _mm256_set1_ps(x); }
     static F load(const float* p) { return _mm256_load_ps(p); }
@@ -31,11 +34,8 @@ struct Avx2 {
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
     static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
-    static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static F max(F a, F b) { return _mm256_max_ps(a, b); }
     static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
-    // NaN or +inf: "not less than +inf", unordered counting as true.
-    static M bad(F f) { return _mm256_cmp_ps(f, _mm256_set1_ps(INFINITY), _CMP_NLT_UQ); }
     static F blend(M m, F a, F b) { return _mm256_blendv_ps(a, b, m); }
     static Idx blend_idx(M m, Idx a, Idx b) {
         return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), m));
@@ -44,17 +44,29 @@ struct Avx2 {
         return _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm256_add_epi32(a, _mm256_set1_epi32(n)); }
+    static Wide wide_zero() { return Wide{_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+    static void widen_add(Wide& acc, F x) {
+        acc.lo = _mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+        acc.hi = _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+    }
+    static void store_wide(double* p, const Wide& acc) {
+        _mm256_storeu_pd(p, acc.lo);
+        _mm256_storeu_pd(p + 4, acc.hi);
+    }
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
-    // exp(x) for x in [-110, 0] (cephes.h). 2^n is built in the exponent field, valid for
-    // n >= -126, so results below exp(-87.3) (subnormal) are flushed to 0, which the sums
-    // cannot notice next to the row maximum's 1.
+    // exp(x) for x in [-110, 0] (cephes.h). n = round(x / ln 2) by adding 1.5 * 2^23, which
+    // leaves n + 0x4B400000 in the sum's bits; those bits less 0x4B400000 - 127 are 2^n's
+    // exponent field, valid for n >= -126: below, it is clamped to 0 (2^n = +0), so results
+    // under exp(-87.3) (subnormal) are flushed to 0, which the sums cannot notice next to the
+    // row maximum's 1, and kMinExp gives exactly 0. NaN stays NaN.
     static F exp_clamped(F x) {
-        const M tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-        F n;
-        const F y = igk::cephes::exp_mantissa<Avx2>(x, n);
-        const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-        return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
+        const F magic = _mm256_set1_ps(12582912.0f);
+        const F sum = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::cephes::kLog2e), magic);
+        const F y = igk::cephes::exp_mantissa<Avx2>(x, _mm256_sub_ps(sum, magic));
+        const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x4B400000 - 127));
+        const __m256i bits = _mm256_slli_epi32(_mm256_max_epi32(e, _mm256_setzero_si256()), 23);
+        return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
     }
 };

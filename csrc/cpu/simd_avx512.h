@@ -13,6 +13,9 @@ struct Avx512 {
     using F = __m512;
     using Idx = __m512i;
     using M = __mmask16;
+    struct Wide {
+        __m512d lo, hi;       // lanes 0-7, 8-15
+    };
 
     static F set1(float x) { return _mm512_set1_ps(x); }
     static F load(const float* p) { return _mm512_load_ps(p); }
@@ -31,11 +34,8 @@ struct Avx512 {
     static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
     static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
-    static F round(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static F max(F a, F b) { return _mm512_max_ps(a, b); }
     static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
-    // NaN or +inf: "not less than +inf", unordered counting as true.
-    static M bad(F f) { return _mm512_cmp_ps_mask(f, _mm512_set1_ps(INFINITY), _CMP_NLT_UQ); }
     static F blend(M m, F a, F b) { return _mm512_mask_blend_ps(m, a, b); }
     static Idx blend_idx(M m, Idx a, Idx b) { return _mm512_mask_blend_epi32(m, a, b); }
     static Idx iota(int32_t base) {
@@ -43,14 +43,23 @@ struct Avx512 {
                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
+    static Wide wide_zero() { return Wide{_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+    static void widen_add(Wide& acc, F x) {
+        acc.lo = _mm512_add_pd(acc.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+        acc.hi = _mm512_add_pd(acc.hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+    }
+    static void store_wide(double* p, const Wide& acc) {
+        _mm512_storeu_pd(p, acc.lo);
+        _mm512_storeu_pd(p + 8, acc.hi);
+    }
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }
     // exp(x) for x in [-110, 0] (cephes.h), 2^n by scalef, which underflows to exactly 0
     // below about -103.9.
     static F exp_clamped(F x) {
-        F n;
-        const F y = igk::cephes::exp_mantissa<Avx512>(x, n);
-        return _mm512_scalef_ps(y, n);
+        const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(igk::cephes::kLog2e)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        return _mm512_scalef_ps(igk::cephes::exp_mantissa<Avx512>(x, n), n);
     }
 };

@@ -11,6 +11,7 @@ struct Scalar {
     using F = float;
     using Idx = int32_t;
     using M = bool;
+    using Wide = double;
 
     static F set1(float x) { return x; }
     static F load(const float* p) { return *p; }
@@ -25,8 +26,10 @@ struct Scalar {
     static F fmadd(F a, F b, F c) { return a * b + c; }
     static F max(F a, F b) { return a > b ? a : b; }
     static F exp_clamped(F x) { return expf(x); }
+    static Wide wide_zero() { return 0.0; }
+    static void widen_add(Wide& acc, F x) { acc += x; }
+    static void store_wide(double* p, Wide acc) { *p = acc; }
     static M gt(F a, F b) { return a > b; }
-    static M bad(F f) { return !(f < INFINITY); }
     static F blend(M m, F a, F b) { return m ? b : a; }
     static Idx blend_idx(M m, Idx a, Idx b) { return m ? b : a; }
     static Idx iota(int32_t base) { return base; }
