@@ -1,10 +1,10 @@
-"""``igkernels`` command line: ``igkernels generate ...`` (and ``igkernels demo ...``).
+"""``igkernels`` command line: ``igkernels generate ...`` (and ``igkernels demo ...``, ``igkernels eval ...``).
 
 ``generate`` loads a model with ``igk.load`` and decodes the prompts with the
 InfoGainSampler; its decode flags are built from the fields of ``DecodeConfig``, so every
 option and default is written once. ``demo`` lives in ``igkernels/demo/`` (``add_arguments(parser)``,
 ``run(args) -> int``) and is imported only when asked for, so the rest of the CLI does not
-depend on it.
+depend on it; so is ``eval`` (``igkernels/eval/cli.py``).
 """
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     sub.add_parser("demo", add_help=False,
                    help="decode held-out puzzles with the embedded model under every variant and compare them")
+    sub.add_parser("eval", add_help=False,
+                   help="benchmark accuracy per decoding variant (resumable; data parallel under torchrun)")
     return parser
 
 
@@ -152,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo_parser = argparse.ArgumentParser(prog="igkernels demo")
             demo.add_arguments(demo_parser)
             return int(demo.run(demo_parser.parse_args(argv[1:])) or 0)
+        if argv[:1] == ["eval"]:
+            from .eval import cli as eval_cli
+            eval_parser = argparse.ArgumentParser(prog="igkernels eval", description=eval_cli.__doc__.splitlines()[0])
+            eval_cli.add_arguments(eval_parser)
+            return int(eval_cli.run(eval_parser.parse_args(argv[1:])) or 0)
         return _generate(build_parser().parse_args(argv))
     except KeyboardInterrupt:
         print(f"igkernels {command}: interrupted", file=sys.stderr)

@@ -1,0 +1,199 @@
+"""``igk.evaluate``: decode a task's samples under several variants and score them.
+
+Samples are cut into batches of ``batch_size`` in sample order, the same whatever the number
+of processes, and sample ``i`` is decoded with seed ``seed + i``; so a batch decodes the same
+way in any run, and results do not depend on how many processes ran them or on resuming.
+Under ``torch.distributed`` (``torchrun``) batch ``j`` belongs to rank ``j mod world``; each
+rank writes its own shard (``store.py``), and rank 0 merges them, prints and writes the
+summary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..cli import strict_json
+from ..demo.app import wilson
+from ..sampling.config import DecodeConfig
+from .store import SUMMARY_FILE, Store
+from .tasks import Sample, Task, get
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    number: int
+    first: int                 # index of its first sample
+    samples: tuple[Sample, ...]
+
+
+def batches(samples: list[Sample], batch_size: int) -> list[Batch]:
+    return [Batch(j, i, tuple(samples[i:i + batch_size])) for j, i in enumerate(range(0, len(samples), batch_size))]
+
+
+def file_digest(path: str | None) -> str | None:
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size): torch.distributed's when initialised, else (0, 1)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: bool) -> list[dict]:
+    """Decode one batch under ``config`` (its variant) and score it: one record per sample."""
+    prompts = [task.build_prompt(s) for s in batch.samples]
+    seeds = tuple(config.seed + batch.first + i for i in range(len(prompts)))
+    cfg = config.replace(seed=seeds, chat_template=chat and isinstance(prompts[0], str), return_history=True,
+                         progress=False)
+    start = time.perf_counter()
+    out = sampler.generate(prompts, cfg)
+    wall = time.perf_counter() - start
+    records = []
+    for i, s in enumerate(batch.samples):
+        begin = out.prompt_lengths[i] if cfg.max_new_tokens > 0 else 0
+        ids = out.sequences[i, begin:out.lengths[i]].tolist()
+        completion = task.truncate(task.completion_text(ids, sampler.tokenizer))
+        answer = task.extract(s, completion)
+        per_sample = {**cfg.to_dict(), "seed": seeds[i]}
+        records.append({
+            "id": s.id, "index": batch.first + i, "batch": batch.number, "variant": cfg.variant,
+            "completion": completion, "answer": answer, "correct": bool(task.score(s, completion, answer)),
+            "cumulative_entropy": float(out.cumulative_entropy[i]), "model_calls": out.num_forward,
+            "canvases": 1 + sum(h["canvases"][i] for h in out.history),
+            "new_tokens": out.lengths[i] - out.prompt_lengths[i] if cfg.max_new_tokens > 0 else len(ids),
+            "wall_s": wall / len(prompts), "seed": seeds[i], "config": per_sample,
+        })
+    return records
+
+
+def summarize(records: list[dict], variants: tuple[str, ...], missing: int) -> dict:
+    """Per variant: accuracy with a 95% Wilson interval, mean model calls and canvases per
+    sample, mean cumulative entropy, tokens/s."""
+    rows = []
+    for v in variants:
+        rs = [r for r in records if r["variant"] == v]
+        n, k = len(rs), sum(r["correct"] for r in rs)
+        wall = sum(r["wall_s"] for r in rs)
+        rows.append({
+            "variant": v, "n": n, "correct": k, "accuracy": k / n if n else float("nan"), "ci95": list(wilson(k, n)),
+            "model_calls": sum(r["model_calls"] for r in rs) / max(1, n),
+            "canvases": sum(r["canvases"] for r in rs) / max(1, n),
+            "cumulative_entropy": sum(r["cumulative_entropy"] for r in rs) / max(1, n),
+            "tokens_per_s": sum(r["new_tokens"] for r in rs) / wall if wall > 0 else float("nan"),
+        })
+    return {"variants": rows, "missing_samples": missing}
+
+
+def format_summary(summary: dict) -> str:
+    head = f"{'variant':12s} {'n':>5s} {'accuracy':>9s} {'95% CI':>15s} {'calls/sample':>13s} {'canvases':>9s} {'tok/s':>8s}"
+    lines = [head]
+    for r in summary["variants"]:
+        lo, hi = r["ci95"]
+        lines.append(f"{r['variant']:12s} {r['n']:5d} {r['accuracy']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>15s} "
+                     f"{r['model_calls']:13.1f} {r['canvases']:9.1f} {r['tokens_per_s']:8.1f}")
+    if summary["missing_samples"]:
+        lines.append(f"incomplete: {summary['missing_samples']} sample results missing (rerun the same command)")
+    return "\n".join(lines)
+
+
+def save_plot(summary: dict, task: str, path: Path) -> Path:
+    """Accuracy (95% interval) against canvases evaluated per sample, one point per variant."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for r in summary["variants"]:
+        if not r["n"]:
+            continue
+        lo, hi = r["ci95"]
+        ax.errorbar(r["canvases"], r["accuracy"], yerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]], fmt="o",
+                    capsize=4, label=r["variant"])
+    ax.set_xlabel("canvases evaluated per sample (model work)")
+    ax.set_ylabel("accuracy (95% Wilson interval)")
+    ax.set_title(task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | None = None,
+             variants: tuple[str, ...] = ("info_gain",), config: DecodeConfig | None = None, limit: int | None = None,
+             batch_size: int = 8, chat: bool | None = None, model_name: str = "", force: bool = False,
+             figure: bool = True, progress: bool = True) -> dict | None:
+    """Decode and score ``task``'s samples under each variant, resuming what ``out`` holds.
+
+    sampler:    an ``InfoGainSampler``
+    task:       a name of ``igkernels.eval.tasks.TASKS`` or a ``Task``
+    out:        output directory (``store.py``): shards, merged ``results.jsonl``, ``summary.json``,
+                ``accuracy.png``
+    config:     the decode options (``variant`` is replaced by each of ``variants``; ``seed``
+                is the first sample's, sample i gets seed + i)
+    chat:       chat prompts in the chat template, or completion prompts (default: the task's
+                convention); set on ``task``
+    Returns the summary on rank 0 (None on other ranks).
+    """
+    from tqdm.auto import tqdm
+
+    task = get(task) if isinstance(task, str) else task
+    config = config or DecodeConfig()
+    if not isinstance(config.seed, int):
+        raise TypeError("config.seed: evaluate takes one int seed (sample i gets seed + i)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if chat is not None:
+        task.chat = chat        # a task's prompt and stop strings follow its chat setting
+    chat = task.chat
+    rank, world = distributed()
+    samples = task.load(data, limit, config.seed)
+    work = batches(samples, batch_size)
+    expected = {(v, b.number): {s.id for s in b.samples} for v in variants for b in work}
+    store = Store(out, rank)
+    run = {"task": task.name, "data": data and str(Path(data).resolve()), "data_sha256": file_digest(data),
+           "model": model_name, "batch_size": batch_size, "chat": chat,
+           "config": {k: v for k, v in config.to_dict().items() if k not in ("variant", "progress")}}
+    store.check_run(run, force)
+    _barrier()
+    done = store.done(expected)
+    todo = [(v, b) for v in variants for b in work if b.number % world == rank and (v, b.number) not in done]
+    with tqdm(total=sum(len(b.samples) for _, b in todo), desc=f"igkernels eval {task.name}", unit="sample",
+              disable=not progress or rank != 0, file=sys.stderr) as bar:
+        right = total = 0
+        for v, b in todo:
+            records = decode_batch(sampler, task, b, config.replace(variant=v), chat)
+            store.append(records)
+            right, total = right + sum(r["correct"] for r in records), total + len(records)
+            bar.update(len(records))
+            bar.set_postfix_str(f"{v} acc {right / total:.3f}")
+    _barrier()
+    if rank != 0:
+        return None
+    records, missing = store.merge(expected)
+    summary = {"task": task.name, "samples": len(samples), **summarize(records, variants, missing)}
+    if figure and records:
+        summary["figure"] = str(save_plot(summary, task.name, store.out / "accuracy.png"))
+    (store.out / SUMMARY_FILE).write_text(strict_json(summary, indent=2) + "\n")
+    return summary
+

@@ -1,0 +1,133 @@
+"""igkernels eval on the embedded model: the demo's results, resuming, refusing a changed run,
+and data parallel under torchrun (gloo, 2 processes) equal to one process."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from igkernels.cli import main as cli_main
+from igkernels.demo import app, tasks
+from igkernels.eval import store
+from igkernels.eval.cli import EMBEDDED_MODEL
+
+N = 24
+
+
+@pytest.fixture(scope="module")
+def sampler():
+    from igkernels.models import load
+    from igkernels.sampling import InfoGainSampler
+    model, tok = load(EMBEDDED_MODEL, device="cpu")
+    return InfoGainSampler(model, tok)
+
+
+def eval_cli(out: Path, *extra: str, limit: int = N) -> int:
+    return cli_main(["eval", "--task", "mul", "--limit", str(limit), "--variant", "info_gain,confidence",
+                     "--batch-size", "8", "--out", str(out), "--no-progress", "--no-figure", *extra])
+
+
+def results(out: Path) -> list[tuple]:
+    lines = (out / store.RESULTS_FILE).read_text().splitlines()
+    return [(r["variant"], r["id"], r["completion"], r["correct"]) for r in map(json.loads, lines)]
+
+
+def test_eval_reproduces_the_demo(tmp_path, sampler):
+    assert eval_cli(tmp_path) == 0
+    got = results(tmp_path)
+    examples = tasks.held_out_set("mul", N, seed=0)
+    for variant in ("info_gain", "confidence"):
+        config = app.decode_config(_demo_args(), max_new_tokens=0, steps=app.DEFAULT_STEPS["mul"], variant=variant,
+                                   seed=0, return_history=True)
+        demo = app.evaluate(sampler, "mul", examples, config)
+        mine = [r for r in got if r[0] == variant]
+        assert [r[2] for r in mine] == demo["outputs"]
+        assert [r[3] for r in mine] == demo["correct_mask"]
+    summary = json.loads((tmp_path / store.SUMMARY_FILE).read_text())
+    assert [v["n"] for v in summary["variants"]] == [N, N] and summary["missing_samples"] == 0
+
+
+def _demo_args():
+    import argparse
+    p = argparse.ArgumentParser()
+    app.add_arguments(p)
+    return p.parse_args([])
+
+
+def test_every_line_carries_the_sample_and_its_config(tmp_path):
+    assert eval_cli(tmp_path, limit=8) == 0
+    line = json.loads((tmp_path / store.RESULTS_FILE).read_text().splitlines()[3])
+    for key in ("id", "variant", "completion", "answer", "correct", "cumulative_entropy", "model_calls", "canvases",
+                "wall_s", "seed", "config"):
+        assert key in line
+    assert line["seed"] == line["index"] and line["config"]["seed"] == line["seed"]
+    assert line["config"]["variant"] == line["variant"]
+
+
+def test_rerun_resumes_and_a_torn_shard_loses_only_its_batch(tmp_path):
+    full = tmp_path / "full"
+    assert eval_cli(full) == 0
+    part = tmp_path / "part"
+    assert eval_cli(part, limit=16) == 0
+    # A process killed while writing: the shard ends inside a batch, in the middle of a line.
+    shard = store.shard_path(part, 0)
+    text = shard.read_text()
+    shard.write_text(text[: len(text) - len(text.splitlines()[-1]) // 2 - 200])
+    before = {json.loads(x)["batch"] for x in shard.read_text().splitlines()[:-1]}
+    assert eval_cli(part) == 0
+    assert results(part) == results(full)
+    lines = [json.loads(x) for x in shard.read_text().splitlines()]
+    assert len(lines) == len({(r["variant"], r["id"]) for r in lines}) == 2 * N
+    assert before  # some batches were kept, not redone
+    assert eval_cli(part) == 0 and results(part) == results(full)
+
+
+def test_a_changed_run_is_refused_unless_forced(tmp_path, capsys):
+    assert eval_cli(tmp_path, limit=8) == 0
+    assert eval_cli(tmp_path, "--candidates", "3", limit=8) == 2
+    assert "--out" in capsys.readouterr().err
+    assert eval_cli(tmp_path, "--candidates", "3", "--force", limit=8) == 0
+    assert {json.loads(x)["config"]["candidates"] for x in (tmp_path / store.RESULTS_FILE).read_text().splitlines()} == {3}
+
+
+def _torchrun(out: Path, limit: int = N) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "igkernels", "eval", "--task", "mul", "--limit", str(limit), "--variant", "info_gain,confidence",
+           "--batch-size", "4", "--out", str(out), "--no-progress", "--no-figure", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_two_processes_equal_one_and_survive_a_killed_rank(tmp_path):
+    one = tmp_path / "one"
+    assert cli_main(["eval", "--task", "mul", "--limit", str(N), "--variant", "info_gain,confidence",
+                     "--batch-size", "4", "--out", str(one), "--no-progress", "--no-figure"]) == 0
+    two = tmp_path / "two"
+    proc = _torchrun(two)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert results(two) == results(one)
+    assert {p.name for p in two.glob("shard-*.jsonl")} == {"shard-0.jsonl", "shard-1.jsonl"}
+
+    # SIGKILL one rank once it has written a batch; the rerun finishes with the same results.
+    killed = tmp_path / "killed"
+    proc = _torchrun(killed)
+    shard = store.shard_path(killed, 1)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (shard.exists() and shard.stat().st_size > 0):
+        time.sleep(0.2)
+    ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert ranks, "no rank processes found"
+    os.kill(int(ranks[-1]), signal.SIGKILL)
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    proc = _torchrun(killed)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert results(killed) == results(one)
