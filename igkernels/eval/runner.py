@@ -34,9 +34,7 @@ def batches(samples: list[Sample], batch_size: int) -> list[Batch]:
     return [Batch(j, i, tuple(samples[i:i + batch_size])) for j, i in enumerate(range(0, len(samples), batch_size))]
 
 
-def file_digest(path: str | None) -> str | None:
-    if path is None:
-        return None
+def file_digest(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -171,7 +169,9 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
     work = batches(samples, batch_size)
     expected = {(v, b.number): {s.id for s in b.samples} for v in variants for b in work}
     store = Store(out, rank)
-    run = {"task": task.name, "data": data and str(Path(data).resolve()), "data_sha256": file_digest(data),
+    local = data is not None and not data.startswith("hf:")
+    run = {"task": task.name, "data": str(Path(data).resolve()) if local else data or task.hub,
+           "data_sha256": file_digest(data) if local else None,
            "model": model_name, "batch_size": batch_size, "chat": chat,
            "config": {k: v for k, v in config.to_dict().items() if k not in ("variant", "progress")}}
     store.check_run(run, force)

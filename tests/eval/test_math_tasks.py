@@ -298,3 +298,29 @@ def test_missing_field_names_file(tmp_path, cls, row):
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(ValueError, match="broken.jsonl"):
         cls().load(str(path))
+
+
+def test_hub_datasets_load_through_datasets(monkeypatch):
+    """--data hf:ID[:CONFIG][@SPLIT], or the task's own Hub dataset without --data (offline: a
+    stand-in for datasets.load_dataset)."""
+    datasets = pytest.importorskip("datasets")
+    asked = []
+
+    def fake(name, config, split):
+        asked.append((name, config, split))
+        return [{"question": "1+1?", "answer": "#### 2"}, {"question": "2+2?", "answer": "#### 4"}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    from igkernels.eval.tasks import get
+    task = get("gsm8k")
+    first = task.load(None, limit=1)
+    assert [(s.id, s.prompt) for s in first] == [("0", "1+1?")]
+    assert [s.prompt for s in task.load("hf:me/data:cfg@train")] == ["1+1?", "2+2?"]
+    assert asked[0] == ("openai/gsm8k", "main", "test") and asked[-1] == ("me/data", "cfg", "train")
+
+    def unreachable(*a, **k):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.raises(ValueError, match="hf:openai/gsm8k.*cannot load it.*local file"):
+        task.load(None)

@@ -36,6 +36,8 @@ class Task:
                 benchmark convention); the CLI can turn it off
     stop:       strings that end a completion (the text from the first is cut before scoring)
     max_new_tokens: the task's usual generation length (the CLI's default for it)
+    hub:        (dataset id, config, split) of the benchmark on the Hugging Face Hub, read
+                through ``datasets`` when no ``--data`` is given
     """
     name: str = ""
     chat: bool = True
@@ -43,23 +45,30 @@ class Task:
     embedded_model: bool = False          # the embedded demo model is its default --model
     stop: tuple[str, ...] = ()
     max_new_tokens: int = 256
+    hub: tuple[str, str | None, str] | None = None
 
     # ---------------------------------------------------------------- data
     def load(self, data: str | None, limit: int | None = None, seed: int = 0) -> list[Sample]:
-        """The task's samples from ``data`` (a local JSONL / JSON / Parquet file, possibly
-        .gz), in file order; the first ``limit`` when given (``seed`` is for tasks that draw
-        their samples, the embedded ones). Raises ``ValueError`` naming the file when it is
-        missing or a row lacks a field."""
-        if data is None:
+        """The task's samples, in the data's order; the first ``limit`` when given (``seed`` is
+        for tasks that draw their samples, the embedded ones). ``data``: a local JSONL / JSON /
+        Parquet file (possibly .gz), ``hf:ID[:CONFIG][@SPLIT]`` for a Hub dataset, or None for
+        the task's own Hub dataset (``hub``). Raises ``ValueError`` naming the file or dataset
+        when it cannot be read or a row lacks a field."""
+        if data is None and self.hub is None:
             raise ValueError(f"--data: task {self.name!r} needs a data file (JSONL or Parquet)")
+        if data is None or data.startswith("hf:"):
+            spec = self.hub if data is None else parse_hub(data)
+            where, rows = data or f"hf:{spec[0]}", hub_rows(*spec)
+        else:
+            where, rows = data, read_rows(data)
         out = []
-        for i, row in enumerate(read_rows(data)):
+        for i, row in enumerate(rows):
             if limit is not None and len(out) >= limit:
                 break
             try:
                 out.append(self.sample(i, row))
             except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{data}: row {i}: {exc}") from None
+                raise ValueError(f"{where}: row {i}: {exc}") from None
         return out
 
     def sample(self, index: int, row: dict) -> Sample:
@@ -121,3 +130,27 @@ def read_rows(path: str | Path) -> Iterator[dict]:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{p}: line {n}: not JSON ({exc.msg})") from None
+
+
+def parse_hub(spec: str) -> tuple[str, str | None, str]:
+    """``hf:ID[:CONFIG][@SPLIT]`` -> (ID, CONFIG or None, SPLIT, "test" by default)."""
+    body, _, split = spec[3:].partition("@")
+    name, _, config = body.partition(":")
+    if not name:
+        raise ValueError(f"--data {spec!r}: expected hf:ID[:CONFIG][@SPLIT]")
+    return name, config or None, split or "test"
+
+
+def hub_rows(name: str, config: str | None, split: str) -> Iterator[dict]:
+    """Rows of a Hugging Face Hub dataset split, through ``datasets``."""
+    where = f"hf:{name}" + (f":{config}" if config else "") + f"@{split}"
+    try:
+        import datasets
+    except ImportError:
+        raise ValueError(f"--data {where}: reading a Hub dataset needs the datasets package "
+                         "(pip install datasets), or pass a local file") from None
+    try:
+        return iter(datasets.load_dataset(name, config, split=split))
+    except Exception as exc:  # network, missing dataset or split: all mean "cannot read it"
+        raise ValueError(f"--data {where}: cannot load it ({type(exc).__name__}: {exc}); "
+                         "pass a local file instead") from None

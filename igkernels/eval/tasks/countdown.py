@@ -76,6 +76,7 @@ def check_equation(expr: str, nums: list[int], target: int) -> bool:
 
 class Countdown(Task):
     name = "countdown"
+    hub = ("Jiayi-Pan/Countdown-Tasks-3to4", None, "train")
     chat = True
     max_new_tokens = 256
 

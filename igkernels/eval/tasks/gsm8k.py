@@ -23,6 +23,7 @@ INSTRUCTION = "Please reason step by step, and put your final answer after '####
 
 class GSM8K(Task):
     name = "gsm8k"
+    hub = ("openai/gsm8k", "main", "test")
     chat = True
     max_new_tokens = 256
 

@@ -46,6 +46,7 @@ def equivalent(pred: str, gold: str) -> bool:
 
 class MATH500(Task):
     name = "math500"
+    hub = ("HuggingFaceH4/MATH-500", None, "test")
     chat = True
     max_new_tokens = 256
 

@@ -28,6 +28,7 @@ TEMPLATE = ("You are an expert Python programmer, and here is your task: {text} 
 
 class MBPP(Task):
     name = "mbpp"
+    hub = ("google-research-datasets/mbpp", "full", "test")
     chat = True
     max_new_tokens = 512
     timeout = 10.0  # seconds per program
