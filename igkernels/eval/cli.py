@@ -88,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
     config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])
     device = _device(args.device)
     check_device_and_backend(device, config.backend)
-    model_path = args.model or (str(EMBEDDED_MODEL) if task.embedded_model else None)
-    if model_path is None:
-        raise ValueError(f"--model: task {args.task!r} needs a model (only the embedded tasks have a default)")
+    model_path = args.model or str(EMBEDDED_MODEL)
     _init_distributed(device)
     try:
         model, tokenizer = load(model_path, device=device, dtype=args.dtype)

@@ -150,7 +150,7 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
     config:     the decode options (``variant`` is replaced by each of ``variants``; ``seed``
                 is the first sample's, sample i gets seed + i)
     chat:       chat prompts in the chat template, or completion prompts (default: the task's
-                convention); set on ``task``
+                convention where the tokenizer has a chat template); set on ``task``
     Returns the summary on rank 0 (None on other ranks).
     """
     from tqdm.auto import tqdm
@@ -161,8 +161,9 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
         raise TypeError("config.seed: evaluate takes one int seed (sample i gets seed + i)")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if chat is not None:
-        task.chat = chat        # a task's prompt and stop strings follow its chat setting
+    # A task's prompt and stop strings follow its chat setting; a tokenizer without a chat
+    # template (a base model) gets the completion-style prompts.
+    task.chat = task.chat and bool(getattr(sampler.tokenizer, "chat_template", None)) if chat is None else chat
     chat = task.chat
     rank, world = distributed()
     samples = task.load(data, limit, config.seed)

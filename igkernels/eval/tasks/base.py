@@ -42,7 +42,6 @@ class Task:
     name: str = ""
     chat: bool = True
     default_steps: int | None = None      # None: as many steps as new tokens
-    embedded_model: bool = False          # the embedded demo model is its default --model
     stop: tuple[str, ...] = ()
     max_new_tokens: int = 256
     hub: tuple[str, str | None, str] | None = None

@@ -18,7 +18,6 @@ DEFAULT_SAMPLES = 200
 class DemoTask(Task):
     chat = False
     max_new_tokens = 0
-    embedded_model = True
 
     def __init__(self, name: str, puzzle: str):
         self.name, self.puzzle = name, puzzle
