@@ -61,6 +61,14 @@ void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, f
     for (; q < nb; ++q) buf[q] = -INFINITY;
 }
 
+// The tempered weight exp(fp32(d * beta)) of a difference d = f - ref
+// (docs/backend_contract.md#token-draws-inverse-transform): the clamp after the product keeps
+// d = -inf at weight 0 for any beta, and lets a NaN d through.
+template <class X>
+inline typename X::F tempered(typename X::F d, typename X::F beta) {
+    return X::exp_clamped(X::max(X::set1(kMinExp), X::mul(d, beta)));
+}
+
 // What add_chunk also sums per lane for the draws' chunk masses: nothing, the statistics'
 // own exps (temperature 1), or exp(fp32(f - m) * beta). fp32 over kBlock columns a lane, then
 // in double: each mass is the base of every cumulative sum after it, and a plain fp32 sum of
@@ -70,8 +78,7 @@ enum class Mass { None, Unit, Tempered };
 constexpr int kBlock = 8;
 
 // Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
-// kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums;
-// the clamp comes after the product with beta, so -inf stays -inf for any beta.
+// kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums.
 template <class X, Mass kMass>
 void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t, float beta,
                typename X::Wide* c) {
@@ -91,7 +98,7 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
                 t[u] = X::fmadd(e, x, t[u]);
                 if (kMass == Mass::Unit) block[u] = X::add(block[u], e);
                 if (kMass == Mass::Tempered)
-                    block[u] = X::add(block[u], X::exp_clamped(X::max(clamp, X::mul(d, b))));
+                    block[u] = X::add(block[u], tempered<X>(d, b));
             }
         }
         if (kMass != Mass::None)
@@ -116,9 +123,9 @@ ChunkMass chunk_mass(const typename X::F* m, const typename X::Wide* c, float be
     float r = -INFINITY;
     for (int l = 0; l < L; ++l) r = ml[l] > r ? ml[l] : r;
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
-    const F ref = X::set1(r), b = X::set1(beta), clamp = X::set1(kMinExp);
+    const F ref = X::set1(r), b = X::set1(beta);
     for (int u = 0; u < kLaneSets; ++u)
-        X::store(fl + u * W, X::exp_clamped(X::max(clamp, X::mul(X::sub(m[u], ref), b))));
+        X::store(fl + u * W, tempered<X>(X::sub(m[u], ref), b));
     double mass = 0.0;
     for (int l = 0; l < L; ++l)
         if (cl[l] > 0.0) mass += cl[l] * fl[l];
@@ -292,9 +299,9 @@ int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, 
     const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
     load_chunk<X>(job, row, c0, n, nb, buf);
     alignas(64) float w[kChunk];
-    const F mm = X::set1(m), beta = X::set1(job.beta), clamp = X::set1(kMinExp);
+    const F mm = X::set1(m), beta = X::set1(job.beta);
     for (int q = 0; q < nb; q += W)
-        X::store(w + q, X::exp_clamped(X::max(X::mul(X::sub(X::load(buf + q), mm), beta), clamp)));
+        X::store(w + q, tempered<X>(X::sub(X::load(buf + q), mm), beta));
     double run = base;
     int last = -1;
     for (int q = 0; q < n; ++q) {
