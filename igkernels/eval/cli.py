@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (resumed when it holds this run)")
     parser.add_argument("--force", action="store_true", help="discard results of another run in --out")
     parser.add_argument("--no-chat", action="store_true", help="no chat template, whatever the task's convention")
+    parser.add_argument("--num-fewshot", type=int, default=0,
+                        help="solved exemplars before each prompt (default 0): the first N samples of "
+                             "--fewshot-data, or of --data (then not evaluated)")
+    parser.add_argument("--fewshot-data", default=None, help="file of exemplars in the task's layout (e.g. the train split)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda:LOCAL_RANK under torchrun "
                                                         "when CUDA is available, else cpu)")
     parser.add_argument("--dtype", default=None, help="bf16 | fp16 | fp32 (default: the checkpoint's)")
@@ -97,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         sampler = InfoGainSampler(model, tokenizer)
         summary = evaluate(sampler, task, args.out, data=args.data, variants=variants, config=config,
                            limit=args.limit, batch_size=args.batch_size, chat=False if args.no_chat else None,
+                           num_fewshot=args.num_fewshot, fewshot_data=args.fewshot_data,
                            model_name=args.model or "embedded", force=args.force, figure=not args.no_figure,
                            progress=not args.no_progress)
     finally:

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from ..cli import strict_json
 from ..demo.app import wilson
@@ -56,9 +57,13 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: bool) -> list[dict]:
-    """Decode one batch under ``config`` (its variant) and score it: one record per sample."""
+def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: bool,
+                 shots: Sequence[Sample] = ()) -> list[dict]:
+    """Decode one batch under ``config`` (its variant) and score it: one record per sample.
+    Text prompts follow the few-shot exemplars ``shots``."""
     prompts = [task.build_prompt(s) for s in batch.samples]
+    if shots:
+        prompts = [task.with_shots(p, shots) for p in prompts]
     seeds = tuple(config.seed + batch.first + i for i in range(len(prompts)))
     cfg = config.replace(seed=seeds, chat_template=chat and isinstance(prompts[0], str), return_history=True,
                          progress=False)
@@ -139,8 +144,8 @@ def save_plot(summary: dict, task: str, path: Path) -> Path:
 
 def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | None = None,
              variants: tuple[str, ...] = ("info_gain",), config: DecodeConfig | None = None, limit: int | None = None,
-             batch_size: int = 8, chat: bool | None = None, model_name: str = "", force: bool = False,
-             figure: bool = True, progress: bool = True) -> dict | None:
+             batch_size: int = 8, chat: bool | None = None, num_fewshot: int = 0, fewshot_data: str | None = None,
+             model_name: str = "", force: bool = False, figure: bool = True, progress: bool = True) -> dict | None:
     """Decode and score ``task``'s samples under each variant, resuming what ``out`` holds.
 
     sampler:    an ``InfoGainSampler``
@@ -151,6 +156,9 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
                 is the first sample's, sample i gets seed + i)
     chat:       chat prompts in the chat template, or completion prompts (default: the task's
                 convention where the tokenizer has a chat template); set on ``task``
+    num_fewshot: solved exemplars before each prompt: the first ``num_fewshot`` samples of
+                ``fewshot_data`` (a file of the task's layout, e.g. the train split), or, without
+                it, of ``data``, which are then not evaluated
     Returns the summary on rank 0 (None on other ranks).
     """
     from tqdm.auto import tqdm
@@ -166,14 +174,24 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
     task.chat = task.chat and bool(getattr(sampler.tokenizer, "chat_template", None)) if chat is None else chat
     chat = task.chat
     rank, world = distributed()
-    samples = task.load(data, limit, config.seed)
+    if num_fewshot < 0:
+        raise ValueError(f"num_fewshot must be >= 0, got {num_fewshot}")
+    if num_fewshot and fewshot_data is not None:
+        shots = task.load(fewshot_data, num_fewshot, config.seed)
+        samples = task.load(data, limit, config.seed)
+    else:
+        samples = task.load(data, None if limit is None else limit + num_fewshot, config.seed)
+        shots, samples = samples[:num_fewshot], samples[num_fewshot:]
+    if len(shots) < num_fewshot:
+        raise ValueError(f"num_fewshot: {num_fewshot} exemplars asked for, the data holds {len(shots)}")
     work = batches(samples, batch_size)
     expected = {(v, b.number): {s.id for s in b.samples} for v in variants for b in work}
     store = Store(out, rank)
     local = data is not None and not data.startswith("hf:")
     run = {"task": task.name, "data": str(Path(data).resolve()) if local else data or task.hub,
            "data_sha256": file_digest(data) if local else None,
-           "model": model_name, "batch_size": batch_size, "chat": chat,
+           "model": model_name, "batch_size": batch_size, "chat": chat, "num_fewshot": num_fewshot,
+           "fewshot_sha256": file_digest(fewshot_data) if num_fewshot and fewshot_data else None,
            "config": {k: v for k, v in config.to_dict().items() if k not in ("variant", "progress")}}
     store.check_run(run, force)
     _barrier()
@@ -183,7 +201,7 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
               disable=not progress or rank != 0, file=sys.stderr) as bar:
         right = total = 0
         for v, b in todo:
-            records = decode_batch(sampler, task, b, config.replace(variant=v), chat)
+            records = decode_batch(sampler, task, b, config.replace(variant=v), chat, shots)
             store.append(records)
             right, total = right + sum(r["correct"] for r in records), total + len(records)
             bar.update(len(records))

@@ -150,7 +150,8 @@ def test_math500_sample_and_prompt():
     task = MATH500()
     s = task.load(str(DATA / "math500.jsonl"))[0]
     assert s.id == "test/precalculus/807.json"
-    assert s.meta == {"subject": "Precalculus", "level": 2}
+    assert (s.meta["subject"], s.meta["level"]) == ("Precalculus", 2)
+    assert task.solution(s).endswith("\\right)}.$")
     assert task.build_prompt(s).endswith(
         "\nPlease reason step by step, and put your final answer within \\boxed{}.")
     assert task.score(s, "", "(3, \\frac{\\pi}{2})")

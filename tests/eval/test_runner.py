@@ -131,3 +131,37 @@ def test_two_processes_equal_one_and_survive_a_killed_rank(tmp_path):
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert results(killed) == results(one)
+
+
+def test_fewshot_exemplars_come_first_and_are_not_evaluated(tmp_path, monkeypatch):
+    """--num-fewshot without --fewshot-data takes the first samples of --data as exemplars and
+    evaluates the rest; each prompt starts with the exemplars' prompts and solutions."""
+    from igkernels.eval import runner
+    from igkernels.eval.tasks import get
+    seen = []
+
+    def fake_decode(sampler, task, batch, config, chat, shots=()):
+        seen.append(([s.id for s in batch.samples], [s.id for s in shots],
+                     [task.with_shots(task.build_prompt(s), shots) for s in batch.samples]))
+        return [{"id": s.id, "index": batch.first + i, "batch": batch.number, "variant": config.variant,
+                 "correct": False, "model_calls": 1, "canvases": 1, "cumulative_entropy": 0.0, "new_tokens": 1,
+                 "wall_s": 0.1} for i, s in enumerate(batch.samples)]
+
+    monkeypatch.setattr(runner, "decode_batch", fake_decode)
+    data = str(Path(__file__).resolve().parents[1] / "data" / "eval" / "gsm8k.jsonl")
+
+    class NoTokenizer:
+        tokenizer = None
+
+    summary = runner.evaluate(NoTokenizer(), get("gsm8k"), tmp_path, data=data, num_fewshot=2, limit=3,
+                              batch_size=8, figure=False, progress=False)
+    assert summary["samples"] == 3 and summary["variants"][0]["n"] == 3
+    (ids, shot_ids, prompts), = seen
+    assert shot_ids == ["0", "1"] and ids == ["2", "3", "4"]
+    task = get("gsm8k")
+    shots = task.load(data, 2)
+    for p, s in zip(prompts, task.load(data, 5)[2:]):
+        assert p.startswith(f"{task.build_prompt(shots[0])}\n{shots[0].meta['solution']}\n\n")
+        assert p.endswith(task.build_prompt(s))
+    with pytest.raises(ValueError, match="num-fewshot.*token ids"):
+        get("mul").with_shots([1, 2], shots)

@@ -10,7 +10,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,24 @@ class Task:
         """The text given to the model (few-shot context included where the benchmark has
         it), or token ids for tasks with their own tokenisation (the embedded demo tasks)."""
         return sample.prompt
+
+    def solution(self, sample: Sample) -> str | None:
+        """The sample's reference solution as a completion, for few-shot exemplars (None: the
+        data holds none)."""
+        return None
+
+    def with_shots(self, prompt: str | list[int], shots: Sequence[Sample]) -> str:
+        """``prompt`` after solved exemplars: each shot's own prompt and solution."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"--num-fewshot: task {self.name!r} prompts are token ids; exemplars need text prompts")
+        blocks = []
+        for s in shots:
+            answer = self.solution(s)
+            if answer is None:
+                raise ValueError(f"--num-fewshot: task {self.name!r} sample {s.id} has no reference solution "
+                                 "to show as an exemplar")
+            blocks.append(f"{self.build_prompt(s)}\n{answer}\n\n")
+        return "".join(blocks) + prompt
 
     def extract(self, sample: Sample, completion: str) -> str | None:
         """The answer the completion gives (None when it gives none)."""

@@ -35,7 +35,10 @@ class GSM8K(Task):
         target = canonical_number(final)
         if target is None:
             raise ValueError(f"answer's final line is not a number: {final!r}")
-        return Sample(id=str(row.get("id", index)), prompt=question, target=target)
+        return Sample(id=str(row.get("id", index)), prompt=question, target=target, meta={"solution": solution})
+
+    def solution(self, sample: Sample) -> str | None:
+        return sample.meta.get("solution")
 
     def build_prompt(self, sample: Sample) -> str:
         return f"{sample.prompt}\n{INSTRUCTION}"

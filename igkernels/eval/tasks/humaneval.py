@@ -63,7 +63,14 @@ class HumanEval(Task):
 
     def sample(self, index: int, row: dict) -> Sample:
         return Sample(id=str(row["task_id"]), prompt=row["prompt"],
-                      target={"test": row["test"], "entry_point": row["entry_point"]})
+                      target={"test": row["test"], "entry_point": row["entry_point"]},
+                      meta={"canonical_solution": row.get("canonical_solution")})
+
+    def solution(self, sample: Sample) -> str | None:
+        body = sample.meta.get("canonical_solution")
+        if body is None:
+            return None
+        return f"```python\n{sample.prompt}{body}```" if self.chat else body
 
     def build_prompt(self, sample: Sample) -> str:
         if not self.chat:

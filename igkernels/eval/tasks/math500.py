@@ -55,7 +55,10 @@ class MATH500(Task):
         if not isinstance(answer, str) or not answer.strip():
             raise ValueError("answer is empty or not a string")
         return Sample(id=str(row.get("unique_id", index)), prompt=row["problem"], target=answer,
-                      meta={"subject": row.get("subject"), "level": row.get("level")})
+                      meta={"subject": row.get("subject"), "level": row.get("level"), "solution": row.get("solution")})
+
+    def solution(self, sample: Sample) -> str | None:
+        return sample.meta.get("solution")
 
     def build_prompt(self, sample: Sample) -> str:
         return f"{sample.prompt}\n{INSTRUCTION}"

@@ -43,7 +43,12 @@ class MBPP(Task):
             raise TypeError("test_list: expected a list of assert statements")
         tests = [str(t) for t in row["test_list"]]
         setup = "\n".join([*(row.get("test_imports") or []), row.get("test_setup_code") or ""])
-        return Sample(id=str(row["task_id"]), prompt=str(text), target={"tests": tests, "setup": setup})
+        return Sample(id=str(row["task_id"]), prompt=str(text), target={"tests": tests, "setup": setup},
+                      meta={"code": row.get("code")})
+
+    def solution(self, sample: Sample) -> str | None:
+        code = sample.meta.get("code")
+        return None if code is None else f"```python\n{code.strip()}\n```"
 
     def build_prompt(self, sample: Sample) -> str:
         prompt = TEMPLATE.format(text=sample.prompt.strip(), tests="\n".join(sample.target["tests"]))

@@ -69,6 +69,9 @@ class Sudoku(Task):
         return Sample(id=str(row.get("id", index)), prompt=prompt,
                       target={"puzzle": puzzle, "solution": solution})
 
+    def solution(self, sample: Sample) -> str | None:
+        return f"<answer>{sample.target['solution']}</answer>"
+
     def extract(self, sample: Sample, completion: str) -> str | None:
         tagged = last_tag(completion, "answer")
         if tagged is not None:
