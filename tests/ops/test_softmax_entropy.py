@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 from impls import cpu
-from inputs import DTYPES, KINDS, assert_matches_reference, make_logits
+from inputs import DTYPES, KINDS, assert_matches_reference, assert_near_boundary, make_logits
 from scipy.stats import chisquare
 
 import igkernels as igk
@@ -98,12 +98,15 @@ def test_rows_gather_and_strided_leading_dims(backend, gen):
 
 
 def test_same_draws_on_every_backend(gen):
+    """The same tokens, bar targets within float rounding of a boundary (a few per 10^4 draws:
+    one of these 256 can be one)."""
     x = make_logits((64, 5003), torch.float16, "normal", gen)
     want = igk.softmax_entropy(x, num_samples=4, temperature=1.0, seed=99, backend="reference").samples
     for dev in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
         for name in igk.available_backends(dev):
-            got = igk.softmax_entropy(x.to(dev), num_samples=4, temperature=1.0, seed=99, backend=name).samples
-            assert (got.cpu() != want).float().mean() <= 1e-3, (dev, name)
+            got = igk.softmax_entropy(x.to(dev), num_samples=4, temperature=1.0, seed=99, backend=name).samples.cpu()
+            for r, s in (got != want).nonzero().tolist():
+                assert_near_boundary(x[r], int(got[r, s]), int(want[r, s]), 1.0, 99, r, s, 0)
 
 
 def test_draws_reproducible_and_keyed(backend, gen):
