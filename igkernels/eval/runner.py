@@ -9,6 +9,7 @@ summary.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -142,9 +143,10 @@ def save_plot(summary: dict, task: str, path: Path) -> Path:
     return path
 
 
-def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | None = None,
+def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
              variants: tuple[str, ...] = ("info_gain",), config: DecodeConfig | None = None, limit: int | None = None,
-             batch_size: int = 8, chat: bool | None = None, num_fewshot: int = 0, fewshot_data: str | None = None,
+             batch_size: int = 8, chat: bool | None = None, num_fewshot: int = 0,
+             fewshot_data: str | os.PathLike | None = None,
              model_name: str = "", force: bool = False, figure: bool = True, progress: bool = True) -> dict | None:
     """Decode and score ``task``'s samples under each variant, resuming what ``out`` holds.
 
@@ -155,7 +157,7 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
     config:     the decode options (``variant`` is replaced by each of ``variants``; ``seed``
                 is the first sample's, sample i gets seed + i)
     chat:       chat prompts in the chat template, or completion prompts (default: the task's
-                convention where the tokenizer has a chat template); set on ``task``
+                convention where the tokenizer has a chat template)
     num_fewshot: solved exemplars before each prompt: the first ``num_fewshot`` samples of
                 ``fewshot_data`` (a file of the task's layout, e.g. the train split), or, without
                 it, of ``data``, which are then not evaluated
@@ -163,7 +165,9 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | N
     """
     from tqdm.auto import tqdm
 
-    task = get(task) if isinstance(task, str) else task
+    task = get(task) if isinstance(task, str) else copy.copy(task)    # its chat setting is ours to change
+    data = None if data is None else os.fspath(data)
+    fewshot_data = None if fewshot_data is None else os.fspath(fewshot_data)
     config = config or DecodeConfig()
     if not isinstance(config.seed, int):
         raise TypeError("config.seed: evaluate takes one int seed (sample i gets seed + i)")
