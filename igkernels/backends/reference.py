@@ -44,10 +44,14 @@ def token_uniforms(keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, offs
     return philox.uniform(words)
 
 
+def tempered_beta(temperature: float, device: torch.device | str | None = None) -> torch.Tensor:
+    """beta = fp32(1 / temperature), the draws' inverse temperature (a 0-dim tensor)."""
+    return torch.tensor(1.0 / temperature, dtype=torch.float32, device=device)
+
+
 def tempered_weights(f32: torch.Tensor, m32: torch.Tensor, temperature: float) -> torch.Tensor:
     """w [R, V] = exp(fp32(f - m) * beta), beta = fp32(1 / temperature): 0 exactly at -inf logits."""
-    beta = torch.tensor(1.0 / temperature, dtype=torch.float32, device=f32.device)
-    return torch.exp((f32 - m32[:, None]) * beta)
+    return torch.exp((f32 - m32[:, None]) * tempered_beta(temperature, f32.device))
 
 
 def first_above(c: torch.Tensor, target: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:

@@ -68,7 +68,6 @@ def partial_states(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     [R, tiles, 4] (m, s, t, top2), part_i [R, tiles, 2] (idx, bad) and the tempered masses
     [R, tiles] relative to each tile's m (none, [R, 0], when ``temperature`` is 0: no draws)."""
     V = weight.shape[0]
-    beta = torch.tensor(1.0 / temperature if temperature > 0.0 else 1.0, dtype=torch.float32)
     pf, pi, pm = [], [], []
     for v0 in range(0, V, tile):
         v1 = min(V, v0 + tile)
@@ -90,7 +89,9 @@ def partial_states(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         pf.append(torch.stack([m, s, ex.sum(1), top2], -1))
         pi.append(torch.stack([idx + v0, bad.long()], -1))
         if temperature > 0.0:
-            pm.append(s if temperature == 1.0 else torch.where(fin, torch.exp(x * beta), 0.0).sum(1))
+            # (a tile of only -inf has m = -inf, where the weights are NaN: fin drops them)
+            pm.append(s if temperature == 1.0 else
+                      torch.where(fin, reference.tempered_weights(f, m, temperature), 0.0).sum(1))
     R = h.shape[0]
     mass = torch.stack(pm, 1) if pm else torch.zeros(R, 0, device=h.device)
     return torch.stack(pf, 1), torch.stack(pi, 1), mass
@@ -135,8 +136,7 @@ def locate_tiles(ref: torch.Tensor, mass: torch.Tensor, m: torch.Tensor, keys: t
     where mass is 0); m [R]: the row max. A target beyond every tile (rounding) goes to the last
     tile of positive mass.
     """
-    beta = torch.tensor(1.0 / temperature, dtype=torch.float32, device=m.device)
-    move = torch.exp(((ref - m[:, None]) * beta).double())
+    move = torch.exp(((ref - m[:, None]) * reference.tempered_beta(temperature, m.device)).double())
     moved = torch.where(mass > 0, mass.double() * move, 0.0)
     c = torch.cumsum(moved, 1)
     target = reference.token_uniforms(keys, ctr, num_samples, offset).double() * c[:, -1:]
