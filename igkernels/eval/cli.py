@@ -19,11 +19,15 @@ from ..sampling import VARIANTS
 from .tasks import TASKS, get
 
 EMBEDDED_MODEL = Path(__file__).resolve().parents[1] / "demo" / "data" / "igk-tiny-mdm"
+DESCRIPTION = ("Benchmark accuracy per decoding variant: decode a task's samples under each variant, score them, "
+               "and write the results to --out (resumed when rerun; data parallel under torchrun).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=TASKS, help="benchmark to run")
-    parser.add_argument("--data", default=None, help="local JSONL / JSON / Parquet file of the benchmark")
+    parser.add_argument("--data", default=None,
+                        help="local JSONL / JSON / Parquet file of the benchmark, or hf:ID[:CONFIG][@SPLIT] for a "
+                             "Hugging Face dataset (default: the task's own, where it has one)")
     parser.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the embedded model)")
     parser.add_argument("--variant", default="info_gain",
                         help=f"comma-separated decoding variants, each run on every sample ({', '.join(VARIANTS)})")
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="igkernels eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="igkernels eval", description=DESCRIPTION)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
