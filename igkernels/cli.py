@@ -156,9 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(demo.run(demo_parser.parse_args(argv[1:])) or 0)
         if argv[:1] == ["eval"]:
             from .eval import cli as eval_cli
-            eval_parser = argparse.ArgumentParser(prog="igkernels eval", description=eval_cli.DESCRIPTION)
-            eval_cli.add_arguments(eval_parser)
-            return int(eval_cli.run(eval_parser.parse_args(argv[1:])) or 0)
+            return int(eval_cli.main(argv[1:]) or 0)
         return _generate(build_parser().parse_args(argv))
     except KeyboardInterrupt:
         print(f"igkernels {command}: interrupted", file=sys.stderr)

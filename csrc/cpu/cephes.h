@@ -1,5 +1,5 @@
 // expf for SIMD (single precision, < 1 ulp on [-87, 0]), written once over a SIMD traits type
-// X (simd_avx2.h, simd_avx512.h): X supplies set1, mul, fmadd (a * b + c), fnmadd (c - a * b).
+// X (simd_avx2.h, simd_avx512.h): X supplies set1, fmadd (a * b + c) and fnmadd (c - a * b).
 // Rounding x / ln 2 to an integer n and building 2^n stay in the traits: each instruction set
 // does them its own way. Cephes' reduction and polynomial coefficients, the polynomial
 // evaluated by Horner's rule to the end (one FMA a step: fewer operations than Cephes'

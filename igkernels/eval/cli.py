@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from ..cli import add_decode_options, check_device_and_backend, decode_config
+from ..demo.app import MODEL_DIR
 from ..sampling import VARIANTS
 from .tasks import TASKS, get
 
-EMBEDDED_MODEL = Path(__file__).resolve().parents[1] / "demo" / "data" / "igk-tiny-mdm"
 DESCRIPTION = ("Benchmark accuracy per decoding variant: decode a task's samples under each variant, score them, "
                "and write the results to --out (resumed when rerun; data parallel under torchrun).")
 
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])
     device = _device(args.device)
     check_device_and_backend(device, config.backend)
-    model_path = args.model or str(EMBEDDED_MODEL)
+    model_path = args.model or str(MODEL_DIR)
     _init_distributed(device)
     try:
         model, tokenizer = load(model_path, device=device, dtype=args.dtype)

@@ -26,6 +26,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from ..sampling.config import DecodeConfig
+from .tasks.base import cut_at_stops
 
 #: lm-eval's default generation length when a task gives no max_gen_toks.
 DEFAULT_MAX_GEN_TOKS = 256
@@ -41,7 +42,7 @@ class IGKernelsLM(LM):
         from ..cli import check_device_and_backend
         from ..models import load
         from ..sampling import InfoGainSampler
-        from .cli import EMBEDDED_MODEL
+        from ..demo.app import MODEL_DIR
 
         fields = {f.name for f in dataclasses.fields(DecodeConfig)}
         unknown = sorted(set(decode) - fields)
@@ -55,7 +56,7 @@ class IGKernelsLM(LM):
         self.batch_size = 8 if str(batch_size).startswith("auto") else int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"model_args: batch_size must be >= 1, got {batch_size}")
-        self.pretrained = str(pretrained or EMBEDDED_MODEL)
+        self.pretrained = str(pretrained or MODEL_DIR)
         device = device or "cpu"
         check_device_and_backend(device, self.config.backend)
         model, self.tokenizer = load(self.pretrained, device=device, dtype=dtype)
@@ -98,7 +99,7 @@ class IGKernelsLM(LM):
         self._served += len(contexts)
         result = self.sampler.generate(contexts, self.config.replace(max_new_tokens=max_new, steps=steps, seed=seeds,
                                                                      chat_template=False, progress=False))
-        return [_cut(t, until) for t in result.texts]
+        return [cut_at_stops(t, until) for t in result.texts]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         raise NotImplementedError(_NO_LOGLIKELIHOOD.format("loglikelihood"))
@@ -117,13 +118,6 @@ class IGKernelsLM(LM):
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt)
-
-
-def _cut(text: str, until: tuple[str, ...]) -> str:
-    for s in until:
-        if s:
-            text = text.split(s, 1)[0]
-    return text
 
 
 if __name__ == "__main__":

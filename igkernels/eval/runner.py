@@ -71,20 +71,20 @@ def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: 
     start = time.perf_counter()
     out = sampler.generate(prompts, cfg)
     wall = time.perf_counter() - start
+    options = cfg.to_dict()
     records = []
     for i, s in enumerate(batch.samples):
         begin = out.prompt_lengths[i] if cfg.max_new_tokens > 0 else 0
         ids = out.sequences[i, begin:out.lengths[i]].tolist()
         completion = task.truncate(task.completion_text(ids, sampler.tokenizer))
         answer = task.extract(s, completion)
-        per_sample = {**cfg.to_dict(), "seed": seeds[i]}
         records.append({
             "id": s.id, "index": batch.first + i, "batch": batch.number, "variant": cfg.variant,
             "completion": completion, "answer": answer, "correct": bool(task.score(s, completion, answer)),
             "cumulative_entropy": float(out.cumulative_entropy[i]), "model_calls": out.num_forward,
             "canvases": 1 + sum(h["canvases"][i] for h in out.history),
             "new_tokens": out.lengths[i] - out.prompt_lengths[i] if cfg.max_new_tokens > 0 else len(ids),
-            "wall_s": wall / len(prompts), "seed": seeds[i], "config": per_sample,
+            "wall_s": wall / len(prompts), "seed": seeds[i], "config": {**options, "seed": seeds[i]},
         })
     return records
 

@@ -15,7 +15,7 @@ import pytest
 from igkernels.cli import main as cli_main
 from igkernels.demo import app, tasks
 from igkernels.eval import store
-from igkernels.eval.cli import EMBEDDED_MODEL
+from igkernels.demo import MODEL_DIR
 
 N = 24
 
@@ -24,7 +24,7 @@ N = 24
 def sampler():
     from igkernels.models import load
     from igkernels.sampling import InfoGainSampler
-    model, tok = load(EMBEDDED_MODEL, device="cpu")
+    model, tok = load(MODEL_DIR, device="cpu")
     return InfoGainSampler(model, tok)
 
 

@@ -112,12 +112,17 @@ class Task:
 
     def truncate(self, completion: str) -> str:
         """The completion up to the first stop string."""
-        cut = len(completion)
-        for s in self.stop:
-            i = completion.find(s)
-            if i >= 0:
-                cut = min(cut, i)
-        return completion[:cut]
+        return cut_at_stops(completion, self.stop)
+
+
+def cut_at_stops(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the earliest occurrence of any of ``stops`` (empty ones ignored)."""
+    cut = len(text)
+    for s in stops:
+        i = text.find(s) if s else -1
+        if i >= 0:
+            cut = min(cut, i)
+    return text[:cut]
 
 
 def read_rows(path: str | Path) -> Iterator[dict]:
