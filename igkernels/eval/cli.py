@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.num_fewshot < 0:
+        raise ValueError(f"--num-fewshot must be >= 0, got {args.num_fewshot}")
     new = task.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
     steps = args.steps if args.steps is not None else (task.default_steps or new)
     config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])

@@ -165,3 +165,22 @@ def test_fewshot_exemplars_come_first_and_are_not_evaluated(tmp_path, monkeypatc
         assert p.endswith(task.build_prompt(s))
     with pytest.raises(ValueError, match="num-fewshot.*token ids"):
         get("mul").with_shots([1, 2], shots)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variant", "info_gain,bogus"], "--variant: unknown bogus"),
+    (["--limit", "0"], "--limit must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--num-fewshot", "-1"], "--num-fewshot must be >= 0"),
+    (["--num-fewshot", "9999"], "num_fewshot: 9999 exemplars asked for"),
+])
+def test_bad_eval_arguments_name_the_flag(tmp_path, capsys, args, message):
+    assert cli_main(["eval", "--task", "mul", "--out", str(tmp_path), "--no-progress", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_data_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert cli_main(["eval", "--task", "gsm8k", "--data", str(missing), "--out", str(tmp_path / "o"),
+                     "--no-progress"]) == 2
+    assert f"no such file: {missing}" in capsys.readouterr().err
