@@ -78,12 +78,13 @@ def triton_specs() -> list[Spec]:
                           warps if draws else 1, 3, 0))
     specs.append(Spec("Triton K2 masked mean", k2.masked_mean_kernel,
                       {"ent_ptr": "*fp32", "mask_ptr": "*u8", "out_ptr": "*fp32"}, dict(BLOCK_T=1024), 4, 3, 0))
-    k3_types = {"conf_ptr": "*fp32", "valid_ptr": "*u8", "keys": "*i64", "ctr_ptr": "*i64", "pos_ptr": "*i64",
-                "uniq_ptr": "*i8", "tau": "fp32"}
-    for T in (256, 4096):
+    k3_types = {"conf_ptr": "*fp32", "valid_ptr": "*u8", "keys": "*i64", "ctr_ptr": "*i64", "seq_k_ptr": "*i64",
+                "pos_ptr": "*i64", "uniq_ptr": "*i8", "tau": "fp32"}
+    for T in (256, 4096, 16384):   # k = 32; the launch's own tile and warps
+        cfg = k3.config(8, T, 32)
+        warps = cfg.pop("num_warps")
         specs.append(Spec(f"Triton K3, N 8, T {T}", k3.sample_candidates_kernel, k3_types,
-                          dict(NOISE=True, DOMAIN=1, BLOCK_N=8, BLOCK_T=T, BLOCK_K=32), max(1, min(16, 8 * T // 512)),
-                          3, 0))
+                          dict(NOISE=True, DOMAIN=1, HAS_SEQ_K=True, **cfg), warps, 3, 0))
     head_types = {"h_ptr": "*bf16", "rows_ptr": "*i64", "w_ptr": "*bf16", "b_ptr": "*bf16", "keys_ptr": "*i64",
                   "ctr_ptr": "*i64", "part_f_ptr": "*fp32", "part_i_ptr": "*i32", "tab_r": "*fp32",
                   "tab_m": "*fp32", "m_ptr": "*fp32", "inv_s_ptr": "*fp32", "amax_ptr": "*i64",

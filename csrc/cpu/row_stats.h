@@ -30,9 +30,11 @@ struct RowJob {
     Dtype dtype;
     int64_t V;                // row length
     int64_t R;                // number of rows
-    const int64_t* offsets;   // [R] element offset of each row from base
-    const int64_t* keys;      // [R] Philox keys (unsigned 64-bit bits); unused when no draws
-    const int64_t* ctr;       // [R] Philox counter rows (uint32 values)
+    const int64_t* offsets;   // [R] element offset of each row from base; null: row i at i * row_stride
+    int64_t row_stride;
+    const int64_t* keys;      // [R] Philox keys (unsigned 64-bit bits); null: every row `key`. Unused when no draws
+    int64_t key;
+    const int64_t* ctr;       // [R] Philox counter rows (uint32 values); null: i without keys, else 0
     int64_t S;                // samples per row
     float beta;               // fp32(1 / temperature) of the draws
     uint32_t offset;          // Philox counter word 3
@@ -41,6 +43,10 @@ struct RowJob {
     int64_t nseg;             // segments per row
     int64_t seglen;           // columns per segment, a multiple of kChunk
     int num_threads;
+
+    int64_t offset_of(int64_t i) const { return offsets ? offsets[i] : i * row_stride; }
+    uint64_t key_of(int64_t i) const { return (uint64_t)(keys ? keys[i] : key); }
+    uint32_t ctr_of(int64_t i) const { return (uint32_t)(ctr ? ctr[i] : keys ? 0 : i); }
 };
 
 // Online-softmax state (m, s, t) of one segment over its finite logits

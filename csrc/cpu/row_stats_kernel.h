@@ -194,7 +194,7 @@ template <class X>
 void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part) {
     using F = typename X::F;
     constexpr int W = X::W;
-    const char* base = static_cast<const char*>(job.base) + job.offsets[row] * dtype_size(job.dtype);
+    const char* base = static_cast<const char*>(job.base) + job.offset_of(row) * dtype_size(job.dtype);
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
     const bool draw = job.chunks != nullptr;
@@ -336,12 +336,12 @@ void run_draws(const RowJob& job, const DrawRows& rows) {
                 }
                 cum[(size_t)j] = z;
             }
-            const char* row = static_cast<const char*>(job.base) + job.offsets[i] * dtype_size(job.dtype);
-            const uint64_t key = (uint64_t)job.keys[i];
+            const char* row = static_cast<const char*>(job.base) + job.offset_of(i) * dtype_size(job.dtype);
+            const uint64_t key = job.key_of(i);
             uint32_t words[4];
             for (int64_t st = 0; st < job.S; ++st) {
                 if ((st & 3) == 0)
-                    philox4x32_10((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)(st >> 2), (uint32_t)job.ctr[i],
+                    philox4x32_10((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)(st >> 2), job.ctr_of(i),
                                   kTokenDomain << 24, job.offset, words);
                 const double target = (double)philox_uniform(words[st & 3]) * z;
                 int64_t j = std::upper_bound(cum.begin(), cum.end(), target) - cum.begin();

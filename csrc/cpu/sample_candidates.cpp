@@ -2,7 +2,8 @@
 //     conf_t                          c = 0, or tau = 0
 //     conf_t / tau + g_t              c >= 1, g_t = gumbel(philox(key_b, (t>>2, ctr_b, c | 1<<24, offset))[t&3])
 // (fp32 true division, then the add), and takes the k best positions in the total order
-// (valid first, score desc, position asc), then drops the invalid ones: a valid position is
+// (valid first, score desc, position asc; k_b = seq_k[b] when given), then drops the invalid
+// ones: a valid position is
 // chosen even at -inf. Taking the Gumbel top-k of conf / tau samples k positions without
 // replacement from softmax(conf / tau). NaN scores rank highest (+inf), as they do in
 // torch.sort. Selection is std::partial_sort over the T scores of one (b, c): O(T log k).
@@ -21,10 +22,9 @@
 namespace igk {
 
 void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, int64_t stride_t,
-                       const uint8_t* valid, int64_t B, int64_t N, int64_t T, int64_t k, float tau,
-                       const int64_t* keys, const int64_t* ctr, uint32_t offset, int64_t* positions,
+                       const uint8_t* valid, int64_t B, int64_t N, int64_t T, int64_t k, const int64_t* seq_k,
+                       float tau, const int64_t* keys, const int64_t* ctr, uint32_t offset, int64_t* positions,
                        uint8_t* unique, int num_threads) {
-    const int64_t kk = k < T ? k : T;
 #pragma omp parallel num_threads(num_threads)
     {
         std::vector<float> score((size_t)T);
@@ -32,6 +32,13 @@ void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, in
 #pragma omp for schedule(dynamic, 1)
         for (int64_t bc = 0; bc < B * N; ++bc) {
             const int64_t b = bc / N, c = bc % N;
+            const int64_t kb = seq_k ? std::min(std::max(seq_k[b], int64_t(0)), k) : k;
+            const int64_t kk = std::min(kb, T);
+            int64_t* out = positions + bc * k;
+            if (kk == 0) {
+                std::fill(out, out + k, int64_t(-1));
+                continue;
+            }
             const float* cf = conf + b * stride_b + c * stride_c;
             const uint8_t* ok = valid + b * T;
             const bool noisy = c >= 1 && tau > 0.0f;
@@ -53,7 +60,6 @@ void sample_candidates(const float* conf, int64_t stride_b, int64_t stride_c, in
                 if (ok[a] != ok[z]) return ok[a] > ok[z];
                 return score[(size_t)a] > score[(size_t)z] || (score[(size_t)a] == score[(size_t)z] && a < z);
             });
-            int64_t* out = positions + bc * k;
             int64_t n = 0;
             for (int64_t j = 0; j < kk; ++j)
                 if (ok[order[(size_t)j]]) out[n++] = order[(size_t)j];

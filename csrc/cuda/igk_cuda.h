@@ -10,7 +10,10 @@
 
 namespace igk::cuda {
 
-// K1, docs/backend_contract.md: rows i = 0..R-1 start at logits + offsets[i] (elements).
+// K1, docs/backend_contract.md: rows i = 0..R-1 start at logits + offsets[i] (elements), or at
+// logits + i * row_stride when offsets is 0 (null). Row i's Philox key is keys[i], or `key` (the
+// unsigned key's bits) when keys is 0; its counter row ctr[i], or when ctr is 0: i without keys,
+// 0 with them.
 // status: one uint64 on the device, set by the caller to INT64_MAX; the kernels lower it to
 // the smallest i whose row holds NaN/+inf or is entirely -inf. Draws (num_samples > 0 and
 // temperature > 0) are by inverse transform (csrc/cuda/row_stats.cuh): the workspace then also
@@ -19,7 +22,9 @@ struct SoftmaxEntropyCall {
   uintptr_t logits = 0;
   int dtype = static_cast<int>(Dtype::F32);  // a Dtype code
   int64_t V = 0, R = 0;
-  uintptr_t offsets = 0, keys = 0, ctr = 0;  // int64 [R]
+  uintptr_t offsets = 0, keys = 0, ctr = 0;  // int64 [R], or 0
+  int64_t row_stride = 0;                     // without offsets, >= 0
+  int64_t key = 0;                            // without keys
   int64_t num_samples = 0;
   double temperature = 0.0;
   uint32_t offset = 0;
@@ -49,7 +54,8 @@ void state_uncertainty(const StateUncertaintyCall& c);
 
 // K3: confidence float32 at conf + b * stride_b + c * stride_n + t (stride_n may be 0);
 // valid uint8 [B, T] contiguous; positions int64 [B, N, k]; unique uint8 [B, N];
-// keys, ctr int64 [B].
+// keys, ctr int64 [B]; seq_k int64 [B] in [0, k] (sequence b keeps its first seq_k[b] picks), or 0:
+// k for every sequence.
 struct SampleCandidatesCall {
   uintptr_t confidence = 0;
   int64_t stride_b = 0, stride_n = 0;
@@ -57,6 +63,7 @@ struct SampleCandidatesCall {
   int64_t B = 0, N = 0, T = 0, k = 0;
   double tau = 0.0;
   uintptr_t keys = 0, ctr = 0;
+  uintptr_t seq_k = 0;
   uint32_t offset = 0;
   uintptr_t positions = 0, unique = 0;
   uintptr_t stream = 0;

@@ -96,11 +96,13 @@ struct RowArgs {
   const void* base;
   int64_t V;
   int64_t R;               // rows addressed by blockIdx.x (K2: B * T)
-  const int64_t* offsets;  // K1: element offset of row i
+  const int64_t* offsets;  // K1: element offset of row i; null: i * row_stride
+  int64_t row_stride;      // K1 without offsets: elements from row i to row i + 1 (>= 0)
   const uint8_t* mask;     // K2: mask[b * T + t], rows with mask 0 are skipped
   int64_t T, stride_b, stride_t;
-  const int64_t* keys;
-  const int64_t* ctr;
+  const int64_t* keys;     // K1: Philox key of row i; null: `key` for every row
+  const int64_t* ctr;      // K1: Philox counter row of row i; null: i without keys, 0 with them
+  uint64_t key;
   int num_samples;         // S, columns of samples / sample_prob
   float temperature;
   float beta;              // fp32(1 / temperature) when drawing
@@ -123,6 +125,18 @@ struct RowArgs {
   int tiles_per_slice;         // the most tiles a slice has (draws)
   int draws_per_block;         // draws of one draw_kernel block (S with one slice per row)
 };
+
+// Where row i of a K1 call starts (elements from base), and its Philox key and counter row:
+// from the call's per-row tensors, or derived when they are null (docs/backend_contract.md).
+__device__ __forceinline__ int64_t row_offset(const RowArgs& a, int64_t i) {
+  return a.offsets ? a.offsets[i] : i * a.row_stride;
+}
+__device__ __forceinline__ uint64_t row_key(const RowArgs& a, int64_t i) {
+  return a.keys ? static_cast<uint64_t>(a.keys[i]) : a.key;
+}
+__device__ __forceinline__ uint32_t row_ctr(const RowArgs& a, int64_t i) {
+  return a.ctr ? static_cast<uint32_t>(a.ctr[i]) : a.keys ? 0u : static_cast<uint32_t>(i);
+}
 
 template <typename T> struct Elem;
 template <> struct Elem<float> {
@@ -185,22 +199,6 @@ __device__ __forceinline__ void stat_init(Stat& s) {
   s.m = -INFINITY; s.s = 0.f; s.t = 0.f; s.top2 = -INFINITY; s.idx = INT_MAX; s.bad = 0;
 }
 
-// (s, t) taken from reference max mo to mn >= mo; returns the factor the sums took (1 when
-// s == 0, which implies t == 0 and maybe mo == -inf).
-__device__ __forceinline__ float rescale(float& s, float& t, float mo, float mn) {
-  if (s == 0.f) return 1.f;
-  const float dm = mo - mn;
-  const float a = __expf(dm);
-  if (a == 0.f) {  // a spread beyond float32 (dm = -inf): nothing of the old terms remains, not 0 * -inf
-    s = 0.f;
-    t = 0.f;
-    return 0.f;
-  }
-  t = a * fmaf(s, dm, t);
-  s *= a;
-  return a;
-}
-
 // 2^x by the hardware's approximation (MUFU.EX2, as __expf uses it), 0 at -inf.
 __device__ __forceinline__ float fast_exp2(float x) {
 #if defined(__CUDA_ARCH__)
@@ -212,12 +210,37 @@ __device__ __forceinline__ float fast_exp2(float x) {
 #endif
 }
 
+// e^x for the statistics (and step 1's tile masses at beta == 1): what __expf computes, MUFU.EX2
+// of fp32(x * log2 e), but flushing a subnormal result to 0 (ex2.approx.ftz; __expf without
+// -ftz=true spends a range check and two multiplies per element to keep it). A flushed term is
+// below 2^-126 of the running max's term 1, so below the fp32 rounding of s >= 1 (and of t, or
+// within any tolerance of the entropy). Only these loops flush: the draws' cumulative tile masses
+// and the search within a tile (cumulate_tiles, tempered_weight) keep expf without .ftz. On the
+// host (tools/cuda_host_emulation) nothing is flushed.
+__device__ __forceinline__ float stat_exp(float x) { return fast_exp2(__fmul_rn(x, 1.4426950408889634f)); }
+
+// (s, t) taken from reference max mo to mn >= mo; returns the factor the sums took (1 when
+// s == 0, which implies t == 0 and maybe mo == -inf).
+__device__ __forceinline__ float rescale(float& s, float& t, float mo, float mn) {
+  if (s == 0.f) return 1.f;
+  const float dm = mo - mn;
+  const float a = stat_exp(dm);  // 0 also for a subnormal factor: nothing of the old terms counts
+  if (a == 0.f) {  // a spread beyond float32 (dm = -inf): nothing of the old terms remains, not 0 * -inf
+    s = 0.f;
+    t = 0.f;
+    return 0.f;
+  }
+  t = a * fmaf(s, dm, t);
+  s *= a;
+  return a;
+}
+
 // The tempered exp of x = f - r <= 0 for the tile masses, fast: at beta == 1 the statistics'
-// __expf(x); otherwise 2^(x * fp32(beta * log2 e)), one multiply and one MUFU.EX2. `scale` is
+// stat_exp(x); otherwise 2^(x * fp32(beta * log2 e)), one multiply and one MUFU.EX2. `scale` is
 // beta_log2e (unused at beta == 1).
 template <int DRAW>
 __device__ __forceinline__ float tile_exp(float x, float scale) {
-  return DRAW == kDrawsBeta1 ? __expf(x) : fast_exp2(__fmul_rn(x, scale));
+  return DRAW == kDrawsBeta1 ? stat_exp(x) : fast_exp2(__fmul_rn(x, scale));
 }
 
 // Fold NV consecutive columns col0 .. col0 + NV - 1 into the thread's state; with draws, their
@@ -254,7 +277,7 @@ __device__ __forceinline__ void update(Stat& st, float& tm, const float (&f)[NV]
 #pragma unroll
   for (int e = 0; e < NV; ++e) {
     const float dd = fmaxf(f[e] - st.m, -FLT_MAX);  // -inf logits: e^dd = 0 and 0 * dd = 0
-    const float ex = __expf(dd);
+    const float ex = stat_exp(dd);
     st.s += ex;
     st.t = fmaf(ex, dd, st.t);
     if constexpr (DRAW == kDrawsBeta1) tm += ex;
@@ -504,8 +527,7 @@ __device__ void draw_tokens(const RowArgs& a, int64_t i, const T* row, const Row
       int g = 0;
       if (lane < G) {
         const uint32_t s = static_cast<uint32_t>(s0 + lane);
-        const Words4 w = philox4x32_10(static_cast<uint64_t>(a.keys[i]), s >> 2, static_cast<uint32_t>(a.ctr[i]),
-                                       kTokenDomain << 24, a.offset);
+        const Words4 w = philox4x32_10(row_key(a, i), s >> 2, row_ctr(a, i), kTokenDomain << 24, a.offset);
         const double target = static_cast<double>(philox_uniform(select_word(w, s & 3))) * Z;
         int64_t lo = 0, hi = nt;  // the lowest tile whose cumulative mass exceeds the target
         while (lo < hi) {
@@ -704,7 +726,7 @@ __global__ void __launch_bounds__(kRowThreads) row_stats_kernel(const RowArgs a)
     if (!a.mask[i]) return;  // whole block leaves: unmasked rows cost one byte
     row = static_cast<const T*>(a.base) + (i / a.T) * a.stride_b + (i % a.T) * a.stride_t;
   } else {
-    row = static_cast<const T*>(a.base) + a.offsets[i];
+    row = static_cast<const T*>(a.base) + row_offset(a, i);
   }
   Stat st;
   stat_init(st);
@@ -756,7 +778,7 @@ __global__ void __launch_bounds__(kRowThreads, 4) draw_kernel(const RowArgs a) {
   const int s_begin = static_cast<int>(blockIdx.y) * a.draws_per_block;
   const int s_end = a.num_samples - s_begin < a.draws_per_block ? a.num_samples : s_begin + a.draws_per_block;
   if (s_begin >= s_end) return;
-  const T* row = static_cast<const T*>(a.base) + a.offsets[i];
+  const T* row = static_cast<const T*>(a.base) + row_offset(a, i);
   const RowInfo ri = a.row_info[i];
   draw_row<T>(a, i, row, ri, s_begin, s_end, a.splits == 1);
 }

@@ -4,7 +4,9 @@
 //   score = conf[b, c, t]                                  (c == 0, or tau == 0)
 //   score = fp32(conf[b, c, t]) / fp32(tau) + g            (c >= 1; true division, then add)
 // with g = gumbel(philox(key_b, (t >> 2, ctr_b, c | 1 << 24, offset))[t & 3]) (philox.cuh), and
-// takes the k largest scores of the valid positions, ties to the lower position.
+// takes the k largest scores of the valid positions, ties to the lower position. With seq_k,
+// sequence b keeps only the first seq_k[b] (in [0, k]) of that order: its top-seq_k[b] set,
+// -1 padded to k, and its duplicate flags compare those rows.
 //
 // Order: as in the reference, the total order (valid first, score desc, position asc); a chosen
 // invalid position becomes -1. Each (score, t) becomes one 64-bit key: the float's bits mapped
@@ -64,6 +66,7 @@ struct CandArgs {
   float tau;
   const int64_t* keys;
   const int64_t* ctr;
+  const int64_t* seq_k;  // [B] in [0, k], or null: k for every sequence
   uint32_t offset;
   int64_t* positions;
   uint8_t* unique;
@@ -75,10 +78,17 @@ __global__ void __launch_bounds__(1024) sample_candidates_kernel(const CandArgs 
   const uint8_t* valid = a.valid + static_cast<int64_t>(b) * a.T;
   const uint64_t key = static_cast<uint64_t>(a.keys[b]);
   const uint32_t ctr = static_cast<uint32_t>(a.ctr[b]);
-  const int kk = a.k < a.T ? a.k : a.T;
+  // Positions kept (the rest of the row is -1): seq_k[b] (the op layer clamped it into [0, k]), at most T.
+  const int64_t k_b = a.seq_k ? (a.seq_k[b] < 0 ? 0 : a.seq_k[b] < a.k ? a.seq_k[b] : a.k) : a.k;
+  const int kk = static_cast<int>(k_b < a.T ? k_b : a.T);
   int kp = 1;
   while (kp < kk) kp <<= 1;
   for (int c = 0; c < a.N; ++c) {
+    int64_t* out = a.positions + (static_cast<int64_t>(b) * a.N + c) * a.k;
+    if (kk == 0) {  // the whole block: nothing kept, nothing to sort
+      for (int i = threadIdx.x; i < a.k; i += blockDim.x) out[i] = -1;
+      continue;
+    }
     const float* conf = a.conf + b * a.stride_b + c * a.stride_n;
     const bool noisy = c > 0 && a.tau > 0.f;
     for (int q = threadIdx.x; q < (a.P >> 2); q += blockDim.x) {
@@ -110,11 +120,11 @@ __global__ void __launch_bounds__(1024) sample_candidates_kernel(const CandArgs 
     }
     __syncthreads();
     bitonic_sort(s_keys, kp, false);
-    int64_t* out = a.positions + (static_cast<int64_t>(b) * a.N + c) * a.k;
     for (int i = threadIdx.x; i < a.k; i += blockDim.x)
       out[i] = (i < kk && s_keys[i] < static_cast<uint64_t>(a.T)) ? static_cast<int64_t>(s_keys[i]) : -1;
-    __syncthreads();  // also makes this block's position rows visible to the duplicate check
+    __syncthreads();  // s_keys is the next candidate's
   }
+  __syncthreads();  // this block's position rows are visible to the duplicate check
   const int64_t* rows = a.positions + static_cast<int64_t>(b) * a.N * a.k;
   for (int c = threadIdx.x; c < a.N; c += blockDim.x) {
     bool uniq = true;
@@ -154,6 +164,7 @@ void sample_candidates(const SampleCandidatesCall& c) {
   a.tau = static_cast<float>(c.tau);
   a.keys = reinterpret_cast<const int64_t*>(c.keys);
   a.ctr = reinterpret_cast<const int64_t*>(c.ctr);
+  a.seq_k = reinterpret_cast<const int64_t*>(c.seq_k);
   a.offset = c.offset;
   a.positions = reinterpret_cast<int64_t*>(c.positions);
   a.unique = reinterpret_cast<uint8_t*>(c.unique);

@@ -43,9 +43,11 @@ void run(const cuda::SoftmaxEntropyCall& c, const RowPlan& plan, cudaStream_t s)
   a.base = reinterpret_cast<const void*>(c.logits);
   a.V = c.V;
   a.R = c.R;
-  a.offsets = reinterpret_cast<const int64_t*>(c.offsets);
-  a.keys = reinterpret_cast<const int64_t*>(c.keys);
-  a.ctr = reinterpret_cast<const int64_t*>(c.ctr);
+  a.offsets = reinterpret_cast<const int64_t*>(c.offsets);  // null: row i at i * row_stride
+  a.row_stride = c.row_stride;
+  a.keys = reinterpret_cast<const int64_t*>(c.keys);  // null: `key` for every row
+  a.ctr = reinterpret_cast<const int64_t*>(c.ctr);    // null: i without keys, 0 with them
+  a.key = static_cast<uint64_t>(c.key);
   a.num_samples = static_cast<int>(c.num_samples);
   a.temperature = static_cast<float>(c.temperature);
   a.beta = draws ? static_cast<float>(1.0 / c.temperature) : 1.f;  // fp32(1 / temperature), as the reference
@@ -99,6 +101,7 @@ size_t softmax_entropy_workspace(int dtype, int64_t V, int64_t R, int64_t num_sa
 
 void softmax_entropy(const SoftmaxEntropyCall& c) {
   check_sizes(c.V, c.R, c.num_samples);
+  if (c.offsets == 0 && c.row_stride < 0) throw std::invalid_argument("igkernels CUDA: row_stride must be >= 0");
   const int eb = elem_bytes(c.dtype);
   const RowPlan plan = plan_rows(c.R, c.V, eb, sm_count());
   if (c.workspace_bytes < row_workspace(c.R, plan, eb, call_draws(c.num_samples, c.temperature)).bytes)

@@ -29,22 +29,28 @@ if importlib.util.find_spec("igkernels._C") is None:
                   "unavailable and CPU tensors use the 'reference' backend", RuntimeWarning, stacklevel=2)
 
 
+def _ptr(t: torch.Tensor | None) -> int:
+    """A tensor's data pointer, 0 for None (the kernels' "derive it" null)."""
+    return t.data_ptr() if t is not None else 0
+
+
 def _status(bad: int) -> int:
     return NO_ERROR if bad < 0 else bad
 
 
 def _ops(_C) -> types.SimpleNamespace:
-    def softmax_entropy(logits, rows, offsets, keys, ctr, num_samples, temperature, offset):
-        R, V, S = rows.numel(), logits.shape[-1], num_samples
-        offsets, keys, ctr = offsets.contiguous(), keys.contiguous(), ctr.contiguous()
+    def softmax_entropy(logits, rows, offsets, keys, ctr, key, num_samples, temperature, offset):
+        R, V, S = rows.numel() if rows is not None else logits.shape[0], logits.shape[-1], num_samples
+        offsets, keys, ctr = (t.contiguous() if t is not None else None for t in (offsets, keys, ctr))
         entropy, lse, max_prob, second = (torch.empty(R, dtype=torch.float32) for _ in range(4))
         argmax = torch.empty(R, dtype=torch.int64)
         samples = torch.empty(R, S, dtype=torch.int64)
         sample_prob = torch.empty(R, S, dtype=torch.float32)
-        bad = _C.softmax_entropy(logits.data_ptr(), dtype_code(_C, logits.dtype), V, R, offsets.data_ptr(),
-                                 keys.data_ptr(), ctr.data_ptr(), S, temperature, offset, entropy.data_ptr(),
-                                 lse.data_ptr(), max_prob.data_ptr(), argmax.data_ptr(), second.data_ptr(),
-                                 samples.data_ptr(), sample_prob.data_ptr(), torch.get_num_threads())
+        bad = _C.softmax_entropy(logits.data_ptr(), dtype_code(_C, logits.dtype), V, R, _ptr(offsets),
+                                 logits.stride(0) if rows is None else 0, _ptr(keys), key, _ptr(ctr), S,
+                                 temperature, offset, entropy.data_ptr(), lse.data_ptr(), max_prob.data_ptr(),
+                                 argmax.data_ptr(), second.data_ptr(), samples.data_ptr(), sample_prob.data_ptr(),
+                                 torch.get_num_threads())
         return TokenStats(entropy, lse, max_prob, argmax, second, samples, sample_prob), _status(bad)
 
     def state_uncertainty(logits, mask):
@@ -55,13 +61,14 @@ def _ops(_C) -> types.SimpleNamespace:
                                    logits.stride(1), mask.data_ptr(), out.data_ptr(), torch.get_num_threads())
         return out, _status(bad)
 
-    def sample_candidates(confidence, valid, k, num_candidates, position_temperature, keys, ctr, offset):
+    def sample_candidates(confidence, valid, k, seq_k, num_candidates, position_temperature, keys, ctr, offset):
         B, N, T = confidence.shape
         valid, keys, ctr = valid.contiguous(), keys.contiguous(), ctr.contiguous()
+        seq_k = seq_k.contiguous() if seq_k is not None else None
         positions = torch.empty(B, N, k, dtype=torch.int64)
         unique = torch.empty(B, N, dtype=torch.bool)
         _C.sample_candidates(confidence.data_ptr(), *confidence.stride(), valid.data_ptr(), B, N, T, k,
-                             position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
+                             _ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
                              positions.data_ptr(), unique.data_ptr(), torch.get_num_threads())
         return Candidates(positions, unique)
 
@@ -74,8 +81,7 @@ def _ops(_C) -> types.SimpleNamespace:
             if bias is not None:
                 logits = logits + bias
             n = logits.shape[0]
-            local = torch.arange(n)
-            stats, bad = softmax_entropy(logits, local, local * V, keys[lo:lo + n], ctr[lo:lo + n], num_samples,
+            stats, bad = softmax_entropy(logits, None, None, keys[lo:lo + n], ctr[lo:lo + n], 0, num_samples,
                                          temperature, offset)
             status = min(status, lo + bad) if bad != NO_ERROR else status
             parts.append(stats)

@@ -34,13 +34,23 @@ def _stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
-def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,
-                    ctr: torch.Tensor, num_samples: int, temperature: float, offset: int
-                    ) -> tuple[TokenStats, torch.Tensor]:
+def _ptr(t: torch.Tensor | None) -> int:
+    """A tensor's data pointer, 0 for None (the kernels' "derive it" null)."""
+    return t.data_ptr() if t is not None else 0
+
+
+def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
+                    keys: torch.Tensor | None, ctr: torch.Tensor | None, key: int, num_samples: int,
+                    temperature: float, offset: int) -> tuple[TokenStats, torch.Tensor]:
+    """K1 (docs/backend_contract.md). rows None: ``logits`` is [R, V] and row i starts at
+    i * logits.stride(0); keys None: every row's key is ``key``; ctr None: counter row i without
+    keys, 0 with them. The kernels derive what is None, so that call launches only the status
+    fill and the K1 kernels."""
     C = _ext()
     dev = logits.device
-    R, S, V = rows.numel(), num_samples, logits.shape[-1]
+    R, S, V = rows.numel() if rows is not None else logits.shape[0], num_samples, logits.shape[-1]
     code = dtype_code(C, logits.dtype)
+    key = key - (1 << 64) if key >= 1 << 63 else key   # the unsigned key's bits as an int64
     with torch.cuda.device(dev):
         f32 = dict(dtype=torch.float32, device=dev)
         ent, lse, maxp, second = (torch.empty(R, **f32) for _ in range(4))
@@ -50,10 +60,10 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Ten
         status = torch.full((1,), NO_ERROR, dtype=torch.int64, device=dev)
         ws_bytes = C.softmax_entropy_workspace(code, V, R, S, temperature)
         ws = torch.empty(max(ws_bytes, 1), dtype=torch.uint8, device=dev)
-        offsets, keys, ctr = offsets.contiguous(), keys.contiguous(), ctr.contiguous()
-        C.softmax_entropy(logits.data_ptr(), code, V, R, offsets.data_ptr(), keys.data_ptr(), ctr.data_ptr(),
-                          S, temperature, offset, ent.data_ptr(), lse.data_ptr(), maxp.data_ptr(),
-                          amax.data_ptr(), second.data_ptr(), samples.data_ptr(), sprob.data_ptr(),
+        offsets, keys, ctr = (t.contiguous() if t is not None else None for t in (offsets, keys, ctr))
+        C.softmax_entropy(logits.data_ptr(), code, V, R, _ptr(offsets), logits.stride(0) if rows is None else 0,
+                          _ptr(keys), key, _ptr(ctr), S, temperature, offset, ent.data_ptr(), lse.data_ptr(),
+                          maxp.data_ptr(), amax.data_ptr(), second.data_ptr(), samples.data_ptr(), sprob.data_ptr(),
                           status.data_ptr(), ws.data_ptr(), ws_bytes, _stream(dev))
     return TokenStats(ent, lse, maxp, amax, second, samples, sprob), status
 
@@ -77,9 +87,11 @@ def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
     return out, status
 
 
-def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int,
-                      position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
+def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: torch.Tensor | None,
+                      num_candidates: int, position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
                       offset: int) -> Candidates:
+    """K3 (docs/backend_contract.md); seq_k None or int64 [B] in [0, k]: sequence b keeps its
+    first seq_k[b] picks."""
     C = _ext()
     dev = valid.device
     B, T = valid.shape
@@ -87,7 +99,7 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num
     if T == 0 or T > C.sample_candidates_max_positions():
         # Nothing to sort, or more positions than one block sorts in shared memory.
         from . import reference
-        return reference.sample_candidates(confidence, valid, k, N, position_temperature, keys, ctr, offset)
+        return reference.sample_candidates(confidence, valid, k, seq_k, N, position_temperature, keys, ctr, offset)
     if confidence.stride(-1) != 1:
         confidence = confidence.contiguous()
     with torch.cuda.device(dev):
@@ -95,8 +107,9 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num
         unique = torch.empty(B, N, dtype=torch.bool, device=dev)
         valid_u8 = valid.contiguous().view(torch.uint8)
         keys, ctr = keys.contiguous(), ctr.contiguous()
+        seq_k = seq_k.contiguous() if seq_k is not None else None
         C.sample_candidates(confidence.data_ptr(), confidence.stride(0), confidence.stride(1), valid_u8.data_ptr(),
-                            B, N, T, k, position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
+                            B, N, T, k, _ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
                             positions.data_ptr(), unique.data_ptr(), _stream(dev))
     return Candidates(positions, unique)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from ..ops._checks import selection_tensors
 from ..ops.deferred import first_error
 from ..ops.types import Candidates, TokenStats
 from . import philox
@@ -81,13 +82,14 @@ def inverse_transform_tokens(f32: torch.Tensor, keys: torch.Tensor, ctr: torch.T
     return first_above(c, target, w > 0)
 
 
-def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,
-                    ctr: torch.Tensor, num_samples: int, temperature: float, offset: int
-                    ) -> tuple[TokenStats, torch.Tensor]:
+def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
+                    keys: torch.Tensor | None, ctr: torch.Tensor | None, key: int, num_samples: int,
+                    temperature: float, offset: int) -> tuple[TokenStats, torch.Tensor]:
     """K1 over the selected rows: statistics of p = softmax(f) and inverse-transform draws.
 
     ``offsets`` (element offset of each row, for pointer-based kernels) is not needed here.
     """
+    rows, _, keys, ctr = selection_tensors(logits, rows, offsets, keys, ctr, key)
     f32 = _selected_rows(logits, rows).float()
     f = f32.double()
     top2 = f.topk(min(2, f.shape[-1]), dim=-1).values
@@ -119,12 +121,13 @@ def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
     return (total / mask.sum(-1).clamp(min=1)).float(), first_error(bad, rows)
 
 
-def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int,
-                      position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
+def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: torch.Tensor | None,
+                      num_candidates: int, position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
                       offset: int) -> Candidates:
     """K3: N top-k position sets per sequence; candidate 0 noiseless, c >= 1 Gumbel-perturbed.
 
-    confidence: [B, N, T] float32 (may be an expanded view), valid: [B, T] bool.
+    confidence: [B, N, T] float32 (may be an expanded view), valid: [B, T] bool; seq_k: None or
+    int64 [B] in [0, k], sequence b's own k (its top-seq_k[b] set, -1 padded to k).
     """
     B, N, T = confidence.shape[0], num_candidates, valid.shape[1]
     words = philox.random_words(keys[:, None], ctr[:, None], torch.arange(N, device=valid.device)[None, :],
@@ -139,6 +142,8 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num
     order = order.gather(-1, torch.sort(invalid.to(torch.uint8), dim=-1, stable=True).indices)[..., :k]
     kk = order.shape[-1]
     chosen_valid = valid[:, None, :].expand(B, N, T).gather(-1, order)
+    if seq_k is not None:
+        chosen_valid &= torch.arange(kk, device=valid.device) < seq_k[:, None, None]
     positions = torch.where(chosen_valid, order, torch.full_like(order, T))
     positions = positions.sort(-1).values
     positions = torch.where(positions == T, -1, positions)
@@ -172,9 +177,7 @@ def linear_softmax_entropy(hidden: torch.Tensor, rows: torch.Tensor, weight: tor
     logits = hidden[rows] @ weight.T
     if bias is not None:
         logits = logits + bias
-    R = rows.numel()
-    return softmax_entropy(logits, torch.arange(R, device=rows.device), None, keys, ctr, num_samples,
-                           temperature, offset)
+    return softmax_entropy(logits, None, None, keys, ctr, 0, num_samples, temperature, offset)
 
 
 def _register() -> None:

@@ -125,6 +125,45 @@ def selected(rows: torch.Tensor | None, seeds: torch.Tensor | None, seed: int, l
     return index, keys, ctr
 
 
+def k1_selection(x: torch.Tensor, rows: torch.Tensor | None, seeds: torch.Tensor | None, seed: int,
+                 tensor_name: str) -> tuple[torch.Tensor, ...]:
+    """Inside an op: what a K1 backend reads of the selected rows of ``x`` [..., V]
+    (docs/backend_contract.md): (x or its [R, V] view, rows, offsets, keys, ctr), the last four
+    None where the backend derives them (every row in order, one int key).
+
+    Every row of an ``x`` whose leading dims collapse into one stride is the [R, V] view with
+    no index tensors at all; selected rows of such an ``x`` cost one multiply for the offsets.
+    """
+    lead = tuple(x.shape[:-1])
+    n = math.prod(lead)
+    try:
+        flat = x.view(n, x.shape[-1])
+    except RuntimeError:       # leading strides that do not collapse: offsets per row
+        flat = None
+    if rows is None and flat is not None:
+        return flat, None, None, None if seeds is None else seeds.reshape(-1), None
+    index = row_index(rows, n, tensor_name, x.device)
+    offsets = index * flat.stride(0) if flat is not None else row_offsets(x, index)
+    if seeds is None:
+        return x, index, offsets, None, index
+    return x, index, offsets, seeds.reshape(-1)[index] if tuple(seeds.shape) == lead else seeds, None
+
+
+def selection_tensors(x: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
+                      keys: torch.Tensor | None, ctr: torch.Tensor | None, key: int) -> tuple[torch.Tensor, ...]:
+    """In a backend: the (rows, offsets, keys, ctr) tensors of a K1 selection whose None
+    entries the backend does not derive itself (docs/backend_contract.md)."""
+    if rows is None:
+        rows = torch.arange(x.shape[0], device=x.device)
+        offsets = rows * x.stride(0)
+    if keys is None:
+        keys = torch.full_like(rows, key)
+        ctr = torch.arange(rows.numel(), device=x.device) if ctr is None else ctr
+    elif ctr is None:
+        ctr = torch.zeros_like(keys)
+    return rows, offsets, keys, ctr
+
+
 def row_index(rows: torch.Tensor | None, n: int, tensor_name: str, device: torch.device) -> torch.Tensor:
     """Flattened indices of the selected rows: all ``n``, or ``rows`` checked to lie in [0, n).
 
@@ -133,11 +172,24 @@ def row_index(rows: torch.Tensor | None, n: int, tensor_name: str, device: torch
     """
     if rows is None:
         return torch.arange(n, device=device)
-    bad = (rows < 0) | (rows >= n)
-    deferred.report(deferred.first_error(bad), lambda i: ValueError(
-        f"rows must index the {n} rows of the flattened leading dims of {tensor_name}; "
-        f"got rows[{i}] = {int(rows[i])}"))
-    return rows if deferred.on_host(device) else rows.clamp(0, max(n - 1, 0))
+    if n == 0 and rows.numel():
+        raise ValueError(f"rows must index the flattened leading dims of {tensor_name}, which hold no rows; "
+                         f"got {rows.numel()} rows")
+    return in_range(rows, 0, n, lambda i: ValueError(
+        f"rows must index the {n} rows of the flattened leading dims of {tensor_name}; got rows[{i}] = {int(rows[i])}"))
+
+
+def in_range(t: torch.Tensor, lo: int, hi: int, error) -> torch.Tensor:
+    """Integer tensor ``t`` [n] checked to lie in [lo, hi), ``error(i)`` naming the first entry
+    outside (reported through ``deferred``). On the host the check is one reduction; on a device
+    the values are also clamped, so no kernel indexes outside before the error is raised."""
+    if deferred.on_host(t.device):
+        low, high = torch.aminmax(t) if t.numel() else (lo, lo)
+        if low < lo or high >= hi:
+            raise error(int(((t < lo) | (t >= hi)).nonzero()[0, 0]))
+        return t
+    deferred.report(deferred.first_error((t < lo) | (t >= hi)), error)
+    return t.clamp(lo, hi - 1)
 
 
 def philox_keys(seeds: torch.Tensor | None, seed: int, lead: tuple, index: torch.Tensor
@@ -148,8 +200,8 @@ def philox_keys(seeds: torch.Tensor | None, seed: int, lead: tuple, index: torch
     seeds give each row its own key and counter row 0.
     """
     if seeds is None:
-        return torch.full_like(index, seed), index.clone()
-    keys = seeds.reshape(-1)[index] if tuple(seeds.shape) == tuple(lead) else seeds.clone()
+        return torch.full_like(index, seed), index
+    keys = seeds.reshape(-1)[index] if tuple(seeds.shape) == tuple(lead) else seeds
     return keys, torch.zeros_like(keys)
 
 

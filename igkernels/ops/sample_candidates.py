@@ -13,26 +13,31 @@ from ..backends import registry
 from . import _checks, deferred
 from .types import Candidates
 
-_SCHEMA = ("(Tensor confidence, Tensor valid, int k, int num_candidates, float position_temperature, "
-           "Tensor? seeds, int seed, int offset, str? backend) -> (Tensor, Tensor)")
+_SCHEMA = ("(Tensor confidence, Tensor valid, int k, Tensor? seq_k, int num_candidates, "
+           "float position_temperature, Tensor? seeds, int seed, int offset, str? backend) -> (Tensor, Tensor)")
 
 
 def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, num_candidates: int,
                       position_temperature: float, seed: int | torch.Tensor = 0, offset: int = 0,
-                      backend: str | None = None) -> Candidates:
+                      seq_k: torch.Tensor | None = None, backend: str | None = None) -> Candidates:
     """K3: ``num_candidates`` top-k position sets per sequence in one launch.
 
     confidence: [B, T] float32, or [B, N, T] with one confidence row per candidate.
     valid:      [B, T] bool; invalid positions are never chosen.
     k >= 1, 1 <= num_candidates = N <= 1024, position_temperature 0 or in [1e-30, 1e30].
     seed:       int, or int64 tensor [B] with one seed per sequence.
+    seq_k:      optional int64 [B] in [0, k]: sequence b takes its top-seq_k[b] set (the first
+                seq_k[b] positions of the order below), -1 padded to k; ``unique`` compares
+                those sets. A sampler whose k varies per sequence on the device asks for them in
+                one call with no host sync.
     Candidate 0 is the noiseless top-k of its confidence; candidate c >= 1 takes the top-k of
     confidence / position_temperature + Gumbel noise (stream c). The order is valid positions
     first (a valid position is chosen even at -inf confidence), then score descending, then the
     lower position; -1 only where fewer than k positions are valid. Duplicates are found by
     sorting the rows: O(N log N) per sequence.
     Returns Candidates(positions [B, N, k] ascending with -1 padding, unique [B, N]).
-    Raises ValueError if ``confidence`` holds NaN (when: as ``softmax_entropy``'s bad rows).
+    Raises ValueError if ``confidence`` holds NaN or ``seq_k`` leaves [0, k] (when: as
+    ``softmax_entropy``'s bad rows).
     """
     k = _checks.check_int("k", k, 1)
     N = _checks.check_int("num_candidates", num_candidates, 1, _checks.MAX_CANDIDATES + 1)
@@ -48,30 +53,38 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
         raise ValueError(f"confidence must have shape [B, T] or [B, num_candidates, T] matching valid "
                          f"{tuple(valid.shape)}, got {tuple(confidence.shape)}")
     seeds, key = _checks.check_seed(seed, (B,), None, valid.device)
-    positions, unique = torch.ops.igkernels.sample_candidates(confidence, valid, k, N, tau, seeds, key, offset,
-                                                              backend)
+    if seq_k is not None:
+        _checks.check_tensor("seq_k", seq_k, dtypes=(torch.int64,), dim=1)
+        _checks.same_device("seq_k", seq_k, valid, "valid")
+        if seq_k.shape[0] != B:
+            raise ValueError(f"seq_k must have shape [{B}] (valid's B), got {tuple(seq_k.shape)}")
+    positions, unique = torch.ops.igkernels.sample_candidates(confidence, valid, k, seq_k, N, tau, seeds, key,
+                                                              offset, backend)
     return Candidates(positions, unique)
 
 
 @torch.library.custom_op("igkernels::sample_candidates", mutates_args=(), schema=_SCHEMA)
-def _op(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int, position_temperature: float,
-        seeds: Optional[torch.Tensor], seed: int, offset: int, backend: Optional[str]
+def _op(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional[torch.Tensor], num_candidates: int,
+        position_temperature: float, seeds: Optional[torch.Tensor], seed: int, offset: int, backend: Optional[str]
         ) -> tuple[torch.Tensor, torch.Tensor]:
     B, T = valid.shape
     if B == 0:
-        return _fake(confidence, valid, k, num_candidates, position_temperature, seeds, seed, offset, backend)
+        return _fake(confidence, valid, k, seq_k, num_candidates, position_temperature, seeds, seed, offset, backend)
     nan = torch.isnan(confidence).flatten(1).any(1)
     deferred.report(deferred.first_error(nan), lambda b: ValueError(f"confidence holds NaN (sequence {b})"))
+    if seq_k is not None:
+        seq_k = _checks.in_range(seq_k, 0, k + 1, lambda b: ValueError(
+            f"seq_k must lie in [0, k = {k}]; got seq_k[{b}] = {int(seq_k[b])}"))
     index = torch.arange(B, device=valid.device)
     keys, ctr = _checks.philox_keys(seeds, seed, (B,), index)
     _, impl = registry.resolve("sample_candidates", backend, valid.device.type)
-    positions, unique = impl(confidence.expand(B, num_candidates, T), valid, k, num_candidates,
+    positions, unique = impl(confidence.expand(B, num_candidates, T), valid, k, seq_k, num_candidates,
                              position_temperature, keys, ctr, offset)
     return positions, unique
 
 
 @_op.register_fake
-def _fake(confidence, valid, k, num_candidates, position_temperature, seeds, seed, offset, backend):
+def _fake(confidence, valid, k, seq_k, num_candidates, position_temperature, seeds, seed, offset, backend):
     B = valid.shape[0]
     return (valid.new_empty((B, num_candidates, k), dtype=torch.int64),
             valid.new_empty((B, num_candidates), dtype=torch.bool))

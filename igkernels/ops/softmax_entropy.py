@@ -54,13 +54,12 @@ def _op(logits: torch.Tensor, rows: Optional[torch.Tensor], seeds: Optional[torc
         num_samples: int, temperature: float, offset: int, backend: Optional[str]) -> tuple[torch.Tensor, ...]:
     if logits.stride(-1) != 1:
         logits = logits.contiguous()
-    index, keys, ctr = _checks.selected(rows, seeds, seed, tuple(logits.shape[:-1]), "logits", logits.device)
-    if index.numel() == 0:
+    if (rows.numel() if rows is not None else math.prod(logits.shape[:-1])) == 0:
         return empty_stats(0, num_samples, logits)
+    x, index, offsets, keys, ctr = _checks.k1_selection(logits, rows, seeds, seed, "logits")
     _, impl = registry.resolve("softmax_entropy", backend, logits.device.type)
-    stats, status = impl(logits, index, _checks.row_offsets(logits, index), keys, ctr, num_samples,
-                         temperature, offset)
-    deferred.report(status, lambda i: BadRowError(int(index[i])))
+    stats, status = impl(x, index, offsets, keys, ctr, seed, num_samples, temperature, offset)
+    deferred.report(status, lambda i: BadRowError(int(index[i]) if index is not None else i))
     return tuple(stats)
 
 

@@ -11,8 +11,6 @@ from typing import NamedTuple
 
 import torch
 
-from ..backends import philox
-from ..backends.reference import first_of_equal_rows
 from ..ops import sample_candidates
 from .schedule import LOOKAHEAD, StepPlan
 from .stats import PositionStats
@@ -44,40 +42,14 @@ def candidate_positions(plan: StepPlan, stats: PositionStats, strategy: Strategy
     """K3 for every sequence: positions [B, Nc, k_bound] (-1 padded) and unique [B, Nc].
 
     k is known on the device only (it is read back with the proposal in the step's one sync), so
-    K3 draws the top-``k_bound`` sets and each sequence keeps the first k of them by score: the
-    same set K3 would draw with that k (scores are recomputed from the same Philox words), and
-    uniqueness is judged on the kept sets.
+    K3 takes it per sequence (``seq_k``) with ``k_bound`` as the width.
     """
     score = strategy.variant.score(stats, strategy.num_samples)
     score = torch.where(plan.bypass[:, None, None], stats.max_prob[:, None, :], score).contiguous()
-    Nc, tau = strategy.num_candidates, strategy.position_temperature
-    cand = sample_candidates(score, plan.valid, k=k_bound, num_candidates=Nc, position_temperature=tau,
-                             seed=seeds, offset=step, backend=strategy.backend)
-    ranked = _by_score(cand.positions, score, seeds, step, tau)
-    kept = torch.where(torch.arange(k_bound, device=ranked.device) < plan.k[:, None, None], ranked, -1)
-    T = stats.max_prob.shape[1]
-    positions = torch.where(kept < 0, T, kept).sort(-1).values
-    positions = torch.where(positions == T, -1, positions)
-    return positions, first_of_equal_rows(positions)
-
-
-def _by_score(positions: torch.Tensor, score: torch.Tensor, seeds: torch.Tensor, step: int, tau: float
-              ) -> torch.Tensor:
-    """K3's positions [B, N, K] (ascending) reordered by their K3 score, best first (ties: the
-    lower position first, as K3 breaks them); -1 padding last. The scores are K3's: candidate 0
-    its confidence, candidate c >= 1 ``confidence / tau + gumbel`` of its position stream."""
-    B, N, K = positions.shape
-    safe = positions.clamp(min=0)
-    conf = score.expand(B, N, score.shape[-1]).gather(2, safe)
-    if tau > 0 and N > 1:
-        streams = torch.arange(N, device=positions.device) | (philox.POSITION_DOMAIN << 24)
-        words = philox.philox4x32(seeds[:, None, None], safe >> 2, 0, streams[None, :, None], step)
-        word = torch.stack(words, -1).gather(-1, (safe & 3)[..., None]).squeeze(-1)
-        noisy = conf / torch.tensor(tau, dtype=torch.float32) + philox.gumbel(word)
-        conf = torch.cat([conf[:, :1], noisy[:, 1:]], dim=1)
-    conf = torch.where(positions >= 0, conf, float("-inf"))
-    order = torch.sort(conf, dim=-1, descending=True, stable=True).indices
-    return positions.gather(2, order)
+    cand = sample_candidates(score, plan.valid, k=k_bound, num_candidates=strategy.num_candidates,
+                             position_temperature=strategy.position_temperature, seed=seeds, offset=step,
+                             seq_k=plan.k, backend=strategy.backend)
+    return cand.positions, cand.unique
 
 
 def proposed_tokens(positions: torch.Tensor, plan: StepPlan, stats: PositionStats, strategy: Strategy

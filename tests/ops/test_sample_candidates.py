@@ -161,6 +161,57 @@ def test_top1_follows_softmax_of_confidence_over_tau(backend, gen):
     assert chisquare(counts.numpy(), (flat * counts.sum()).numpy()).pvalue < 1e-5
 
 
+@pytest.mark.parametrize("tau", [0.0, 0.3])
+def test_seq_k_takes_each_sequences_own_top_k(backend, tau, gen):
+    """Sequence b with seq_k[b] gets exactly the sets (and uniqueness) of a call with k = seq_k[b],
+    -1 padded to k: zeros, k itself, values between, and more than the valid positions."""
+    B, T, k, N = 5, 40, 6, 5
+    conf, valid = _inputs(B, T, gen, ties=True)
+    seq_k = torch.tensor([3, 6, 0, 2, 5])
+    args = dict(num_candidates=N, position_temperature=tau, offset=4)
+    seeds = torch.randint(0, 2 ** 40, (B,), generator=gen)
+    before = seq_k.clone()
+    got = cpu(igk.sample_candidates(backend.put(conf), backend.put(valid), k=k, seq_k=backend.put(seq_k),
+                                    seed=backend.put(seeds), backend=backend.backend, **args))
+    assert torch.equal(seq_k, before)
+    for b in range(B):
+        kb = int(seq_k[b])
+        if kb == 0:
+            assert (got.positions[b] == -1).all() and torch.equal(got.unique[b], torch.arange(N) == 0)
+            continue
+        alone = igk.sample_candidates(conf[b:b + 1], valid[b:b + 1], k=kb, seed=seeds[b:b + 1],
+                                      backend="reference", **args)
+        want = torch.cat([alone.positions[0], torch.full((N, k - kb), -1)], dim=1)
+        assert torch.equal(got.positions[b], want), b
+        assert torch.equal(got.unique[b], alone.unique[0]), b
+
+
+def test_fused_seq_k_equals_reference(fused, gen):
+    conf, valid = _inputs(6, 150, gen)
+    seq_k = torch.randint(0, 9, (6,), generator=gen)
+    for tau in (0.0, 0.05, 1.0):
+        args = dict(k=8, seq_k=seq_k, num_candidates=7, position_temperature=tau, seed=5, offset=9)
+        want = igk.sample_candidates(conf, valid, backend="reference", **args)
+        got = cpu(igk.sample_candidates(fused.put(conf), fused.put(valid), backend=fused.backend,
+                                        **(args | dict(seq_k=fused.put(seq_k)))))
+        assert torch.equal(got.positions, want.positions) and torch.equal(got.unique, want.unique)
+
+
+@pytest.mark.parametrize("seq_k, exc, word", [
+    (torch.tensor([1, 3]), ValueError, r"seq_k\[1\] = 3"),
+    (torch.tensor([-1, 0]), ValueError, r"seq_k\[0\] = -1"),
+    (torch.tensor([1.0, 2.0]), TypeError, "seq_k"),
+    (torch.tensor([1, 2, 0]), ValueError, "seq_k"),
+    (torch.tensor([[1, 2]]), ValueError, "seq_k"),
+])
+def test_bad_seq_k(backend, seq_k, exc, word):
+    valid = backend.put(torch.ones(2, 5, dtype=torch.bool))
+    with pytest.raises(exc, match=word):
+        with igk.deferred_checks():
+            igk.sample_candidates(backend.put(torch.rand(2, 5)), valid, k=2, num_candidates=3,
+                                  position_temperature=0.1, seq_k=backend.put(seq_k), backend=backend.backend)
+
+
 @pytest.mark.parametrize("kwargs,exc,word", [
     (dict(k=0), ValueError, "k must"),
     (dict(num_candidates=0), ValueError, "num_candidates"),

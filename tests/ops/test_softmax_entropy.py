@@ -97,6 +97,26 @@ def test_rows_gather_and_strided_leading_dims(backend, gen):
     assert_matches_reference(cpu(part), want, x.cpu(), 0.7, 123, 9, torch.bfloat16, rows=rows.cpu())
 
 
+@pytest.mark.parametrize("seeded", ["int", "per-row"])
+def test_every_row_of_a_row_strided_tensor(backend, seeded, gen):
+    """Rows spaced wider than V (a column slice), leading dims that collapse: the every-row call
+    (no index tensors) gives what the same rows selected by index give, draws included."""
+    wide = backend.put(make_logits((3, 5, 1100), torch.float16, "neg_inf", gen))
+    x = wide[..., 37:37 + 1001]                        # stride(1) = 1100, misaligned rows
+    seed = backend.put(torch.randint(0, 2 ** 62, (3, 5), generator=gen)) if seeded == "per-row" else 2 ** 64 - 3
+    args = dict(num_samples=3, temperature=0.8, offset=6, backend=backend.backend)
+    full = igk.softmax_entropy(x, seed=seed, **args)
+    rows = backend.put(torch.arange(15))
+    picked = igk.softmax_entropy(x, rows=rows, seed=seed, **args)
+    for f, p in zip(full, picked):
+        assert torch.equal(f.reshape(15, *f.shape[2:]), p)
+    want = igk.softmax_entropy(x.cpu(), seed=seed.cpu() if seeded == "per-row" else seed,
+                               **{**args, "backend": "reference"})
+    for f, w in zip(full[:5], want[:5]):
+        torch.testing.assert_close(f.cpu(), w, rtol=2e-5, atol=2e-5)
+    assert torch.equal(full.argmax.cpu(), want.argmax)
+
+
 def test_same_draws_on_every_backend(gen):
     """The same tokens, bar targets within float rounding of a boundary (a few per 10^4 draws:
     one of these 256 can be one)."""

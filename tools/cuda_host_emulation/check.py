@@ -8,7 +8,11 @@ compared with the reference: K1 (one block per row and the split-vocabulary path
 and misaligned rows, all dtypes; inverse-transform draws, S up to 40 at temperatures 0.5, 1
 and 2, rows with -inf logits: draws equal the reference's bar targets within rounding of a
 cumulative boundary, tests/inputs.py::assert_matches_reference, and no banned token is ever
-drawn), bad-row flags (immediate and deferred, with and without draws), K2, K3. The emulated
+drawn), bad-row flags (immediate and deferred, with and without draws), K2, K3 (also with a
+per-sequence seq_k). K1 selections the kernels derive (rows, offsets, keys or ctr None: the [R, V]
+fast path, strided rows included) are checked by calling the backend functions directly, beside
+the reference's. The host does not flush subnormals: the statistics' ex2.approx.ftz (row_stats.cuh,
+stat_exp) is not what runs here, exp2f is. The emulated
 device has 132 multiprocessors unless IGK_EMU_SM_COUNT says otherwise (cases set it to steer
 the launchers between their two paths). Slow (one OS thread per CUDA thread): ~5 minutes with
 --quick, ~15 otherwise on 2 cores.
@@ -128,6 +132,8 @@ class Checker:
         if not self.quick:
             cases += [(2, 1024, 16, 8, 0.2), (2, 5000, 3, 5, 1.0)]
         self.k3(cases)
+        self.k1_derived()
+        self.k3_seq_k()
         return self.summary()
 
     def regressions(self) -> int:
@@ -135,7 +141,9 @@ class Checker:
         two): CI runs these."""
         self.k1_edges()
         self.k1_draw_corners()
+        self.k1_derived()
         self.k3([(2, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.0)])
+        self.k3_seq_k()
         return self.summary()
 
     def summary(self) -> int:
@@ -235,6 +243,76 @@ class Checker:
         for T in (1e-3, 50.0):
             self.k1(f"K1 draws, ties T={T}", ties, T, 8, seed=21, sm_count=1)
 
+    def k1_direct(self, what, x, rows, offsets, keys, ctr, key, T, S, offset=3, sm_count=None) -> None:
+        """One call of the backend functions themselves (docs/backend_contract.md), "emu" and the
+        reference, on the same (rows, offsets, keys, ctr, key); each None is derived by the
+        kernels: the K1 fast path the op layer takes for every row of an [R, V] view."""
+        torch = self.torch
+        from igkernels.backends import cuda as C
+        from igkernels.backends import reference
+        from inputs import TOL, assert_near_boundary
+        args = (x, rows, offsets, keys, ctr, key, S, T, offset)
+        with emulated_sm_count(sm_count):
+            got, status = C.softmax_entropy(*args)
+        want, want_status = reference.softmax_entropy(*args)
+        R = rows.numel() if rows is not None else x.shape[0]
+        flat = x.reshape(-1, x.shape[-1])[rows] if rows is not None else x
+        row_keys = keys.tolist() if keys is not None else [key] * R
+        row_ctr = ctr.tolist() if ctr is not None else [0] * R if keys is not None else list(range(R))
+        try:
+            assert int(status) == int(want_status), f"status {int(status)} != {int(want_status)}"
+            tol = TOL[x.dtype]
+            torch.testing.assert_close(got.entropy, want.entropy, **tol["entropy"])
+            torch.testing.assert_close(got.logsumexp, want.logsumexp, **tol["logsumexp"])
+            torch.testing.assert_close(got.max_prob, want.max_prob, **tol["prob"])
+            torch.testing.assert_close(got.second_prob, want.second_prob, **tol["prob"])
+            assert torch.equal(got.argmax, want.argmax), "argmax"
+            for r, s in (got.samples != want.samples).nonzero().tolist():
+                assert_near_boundary(flat[r], int(got.samples[r, s]), int(want.samples[r, s]), T,
+                                     row_keys[r] % 2 ** 64, row_ctr[r], s, offset)
+            same = got.samples == want.samples
+            torch.testing.assert_close(torch.where(same, got.sample_prob, want.sample_prob), want.sample_prob,
+                                       **tol["prob"])
+            assert bool(((got.samples >= 0) & (got.samples < x.shape[-1])).all()), "a draw outside the row"
+            banned = torch.gather(flat.float(), 1, got.samples) == float("-inf")
+            assert not bool(banned.any()), "drew a banned token"
+            self.report(True, what)
+        except AssertionError as exc:
+            self.report(False, what, str(exc)[:300])
+
+    def k1_derived(self) -> None:
+        """K1 with the selection the kernels derive: rows None on [R, V] views whose rows are
+        strided (as_strided, rows misaligned) or all one row (stride 0), on both paths; keys None
+        (a key beyond 2**63) or given, ctr None (the call row, or 0 with keys) or given; rows
+        given with keys / ctr None."""
+        torch = self.torch
+        from inputs import make_logits
+        gen = self.gen
+        big_key = 2 ** 63 + 12345 - 2 ** 64   # the contract's int64 bits of an unsigned key beyond 2**63
+        for dtype, (R, V), sms in ((torch.bfloat16, (3, 20011), 1), (torch.float32, (2, 40001), None),
+                                   (torch.float16, (4, 1003), None)):
+            stride = 2 * V + 3        # rows i start at i * (2V + 3): misaligned, not contiguous
+            base = make_logits((R * stride,), dtype, "neg_inf" if dtype == torch.float16 else "normal", gen)
+            x = base.as_strided((R, V), (stride, 1))
+            keys = torch.randint(-2 ** 63, 2 ** 63 - 1, (R,), generator=gen)
+            ctr = torch.randint(0, 2 ** 32, (R,), generator=gen)
+            where = f"{dtype} {R}x{V} row stride {stride}"
+            self.k1_direct(f"K1 rows None, keys None, ctr None: {where}", x, None, None, None, None, big_key, 1.0, 5,
+                           sm_count=sms)
+            self.k1_direct(f"K1 rows None, keys, ctr None: {where} T=0.7", x, None, None, keys, None, 0, 0.7, 3,
+                           sm_count=sms)
+            self.k1_direct(f"K1 rows None, keys, ctr: {where} T=2", x, None, None, keys, ctr, 0, 2.0, 4,
+                           sm_count=sms)
+            self.k1_direct(f"K1 rows None, T=0: {where}", x, None, None, None, None, 7, 0.0, 2, sm_count=sms)
+            rows = torch.tensor([R - 1, 0, R - 1])
+            offs = rows * stride
+            self.k1_direct(f"K1 rows, keys None, ctr None: {where}", x, rows, offs, None, None, big_key, 1.0, 4,
+                           sm_count=sms)
+            self.k1_direct(f"K1 rows, keys, ctr None: {where}", x, rows, offs, keys[rows], None, 0, 0.5, 4,
+                           sm_count=sms)
+        one = make_logits((1, 5003), torch.bfloat16, "ties", gen).expand(3, 5003)   # stride 0: one row thrice
+        self.k1_direct("K1 rows None, row stride 0", one, None, None, None, None, 99, 1.0, 6)
+
     def bad_rows(self) -> None:
         """NaN, +inf and all--inf rows: K1 at once, deferred and with draws, K2."""
         torch = self.torch
@@ -305,6 +383,47 @@ class Checker:
             per_c = igk.sample_candidates(conf[:, None].expand(B, N, T).contiguous(), valid, backend="emu", **a)
             self.report(torch.equal(got.positions, want.positions) and torch.equal(got.unique, want.unique)
                         and torch.equal(per_c.positions, want.positions), f"K3 B={B} T={T} k={k} N={N} tau={tau}")
+
+    def k3_seq_k(self) -> None:
+        """K3 with a per-sequence k: seq_k 0, k and between, and above the valid count of its
+        sequence; N = 1 and N > 1, tau 0 and > 0; the backend functions directly and the public op."""
+        torch = self.torch
+        import igkernels as igk
+        from igkernels.backends import cuda as C
+        from igkernels.backends import reference
+        gen = self.gen
+        for B, T, k, N, tau in ((6, 37, 5, 8, 0.1), (6, 9, 12, 3, 0.0), (6, 64, 4, 1, 0.5), (6, 20, 3, 4, 2.0)):
+            conf = torch.rand(B, T, generator=gen)
+            conf[:, ::7] = conf[:, 1:2].clone()
+            conf[:, 3::5] = float("-inf")
+            valid = torch.rand(B, T, generator=gen) < 0.6
+            valid[1] = False
+            valid[1, :2] = True                      # 2 valid positions, below its seq_k
+            seq_k = torch.tensor([0, k, k // 2, 1, k, min(k, 2)])
+            keys = torch.randint(-2 ** 63, 2 ** 63 - 1, (B,), generator=gen)
+            ctr = torch.arange(B)
+            conf3 = conf[:, None].expand(B, N, T)
+            what = f"K3 seq_k {seq_k.tolist()} B={B} T={T} k={k} N={N} tau={tau}"
+            want = reference.sample_candidates(conf3, valid, k, seq_k, N, tau, keys, ctr, 3)
+            got = C.sample_candidates(conf3, valid, k, seq_k, N, tau, keys, ctr, 3)
+            full = C.sample_candidates(conf3, valid, k, None, N, tau, keys, ctr, 3)
+            kept = (got.positions >= 0).sum(-1)
+            ok = (torch.equal(got.positions, want.positions) and torch.equal(got.unique, want.unique)
+                  and bool((kept <= seq_k[:, None]).all()) and not bool((got.positions[0] >= 0).any()))
+            # each kept set is the top-seq_k part of the full top-k set
+            for b in range(B):
+                for c in range(N):
+                    top = set(full.positions[b, c][full.positions[b, c] >= 0].tolist())
+                    ok &= set(got.positions[b, c][got.positions[b, c] >= 0].tolist()) <= top
+            self.report(ok, what, "" if ok else f"got {got.positions.tolist()[:2]} want {want.positions.tolist()[:2]}")
+            a = dict(k=k, num_candidates=N, position_temperature=tau, seed=keys, offset=3)
+            try:
+                pub = igk.sample_candidates(conf, valid, seq_k=seq_k, backend="emu", **a)
+                ref = igk.sample_candidates(conf, valid, seq_k=seq_k, backend="reference", **a)
+                self.report(torch.equal(pub.positions, ref.positions) and torch.equal(pub.unique, ref.unique),
+                            f"{what} (public op)")
+            except TypeError as exc:                  # the op layer without seq_k yet
+                self.report(True, f"{what} (public op skipped: {exc})")
 
     @staticmethod
     def _deferred(call):

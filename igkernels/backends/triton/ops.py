@@ -9,6 +9,7 @@ import contextlib
 
 import torch
 
+from ...ops._checks import selection_tensors
 from ...ops.deferred import NO_ERROR, first_error
 from ...ops.types import Candidates, TokenStats
 from . import linear_softmax_entropy as _head
@@ -21,9 +22,10 @@ def _device_guard(t: torch.Tensor):
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
 
 
-def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, keys: torch.Tensor,
-                    ctr: torch.Tensor, num_samples: int, temperature: float, offset: int
-                    ) -> tuple[TokenStats, torch.Tensor]:
+def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
+                    keys: torch.Tensor | None, ctr: torch.Tensor | None, key: int, num_samples: int,
+                    temperature: float, offset: int) -> tuple[TokenStats, torch.Tensor]:
+    rows, offsets, keys, ctr = selection_tensors(logits, rows, offsets, keys, ctr, key)
     R, S, dev = rows.numel(), num_samples, logits.device
     f32 = dict(dtype=torch.float32, device=dev)
     ent, lse, maxp, second = (torch.empty(R, **f32) for _ in range(4))
@@ -46,12 +48,13 @@ def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
         return _k2.launch(logits, mask)
 
 
-def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, num_candidates: int,
-                      position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
+def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: torch.Tensor | None,
+                      num_candidates: int, position_temperature: float, keys: torch.Tensor, ctr: torch.Tensor,
                       offset: int) -> Candidates:
     with _device_guard(valid):
-        positions, unique = _k3.launch(confidence, valid, k, num_candidates, position_temperature,
-                                       keys.contiguous(), ctr.contiguous(), offset)
+        positions, unique = _k3.launch(confidence, valid, k, None if seq_k is None else seq_k.contiguous(),
+                                       num_candidates, position_temperature, keys.contiguous(), ctr.contiguous(),
+                                       offset)
     return Candidates(positions, unique)
 
 
