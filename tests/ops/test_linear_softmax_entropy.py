@@ -178,3 +178,24 @@ def test_memory_is_o_rows(gen):
     igk.linear_softmax_entropy(h, w, num_samples=1, temperature=1.0)
     extra = torch.cuda.max_memory_allocated() - base
     assert extra < 64 * R * 1024, f"{extra} bytes for {R} rows"    # logits would be R * V * 2 = 1 GB
+
+
+@pytest.mark.parametrize("row_blocks, tiles, slots, want", [
+    (16, 250, 132, 8),     # 2048 x 32000 in 64-row blocks: 272 programs (2.06 waves, taking 3) before; 128 now
+    (32, 988, 132, 4),     # 4096 x 126464: 288 programs (3 waves) before; one wave of 128 now
+    (1, 988, 132, 124),    # one row block: one wave, slices of 8 tiles
+    (200, 988, 132, 5),    # many row blocks: 1000 programs in 8 waves (95% of the slots) beat 1 slice's 2 waves (76%)
+])
+def test_fused_head_slices_fill_whole_waves(row_blocks, tiles, slots, want):
+    pytest.importorskip("triton")
+    from igkernels.backends.triton.linear_softmax_entropy import whole_wave_splits
+    assert whole_wave_splits(row_blocks, tiles, slots) == want
+
+
+def test_fused_head_slices_stay_in_range(gen):
+    pytest.importorskip("triton")
+    from igkernels.backends.triton.linear_softmax_entropy import whole_wave_splits
+    for _ in range(200):
+        rb, tiles, slots = (int(torch.randint(1, n, (1,), generator=gen)) for n in (300, 2000, 200))
+        s = whole_wave_splits(rb, tiles, slots)
+        assert 1 <= s <= tiles and (s == 1 or rb * s <= 8 * slots)

@@ -200,18 +200,36 @@ def _linear_draw_kernel(
 
 
 def default_config(R: int, V: int, device: torch.device) -> dict:
-    """Tile sizes and slices. On a GPU: 128-wide tensor-core tiles and at least two programs
-    per multiprocessor; under the interpreter: the smallest tiles tl.dot takes."""
+    """Tile sizes and slices. On a GPU: 128-wide tensor-core tiles and slices that fill whole
+    waves (``whole_wave_splits``); under the interpreter: the smallest tiles tl.dot takes."""
     if device.type != "cuda":
         block_m, block_n, block_k = 16, 32, 32
         return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=1, num_stages=1,
                     splits=min(3, triton.cdiv(V, block_n)))
     block_m = 128 if R >= 1024 else 64
     block_n, block_k = 128, 64
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
-    row_blocks = triton.cdiv(R, block_m)
-    splits = max(1, min(triton.cdiv(2 * sms, row_blocks), triton.cdiv(V, block_n)))
+    # 8 warps at 254-255 registers a thread (benchmarks/gpu_kernel_resources.md): one program per
+    # multiprocessor at a time.
+    slots = torch.cuda.get_device_properties(device).multi_processor_count
+    splits = whole_wave_splits(triton.cdiv(R, block_m), triton.cdiv(V, block_n), slots)
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8, num_stages=3, splits=splits)
+
+
+def whole_wave_splits(row_blocks: int, tiles: int, slots: int, max_waves: int = 8) -> int:
+    """Vocabulary slices per row block that finish soonest when ``slots`` programs run at once.
+
+    A program over a slice of ``ceil(tiles / s)`` tiles takes that many tile steps plus about one
+    for its prologue and partial-state store, and ``row_blocks * s`` programs run in
+    ``ceil(row_blocks * s / slots)`` waves; the time is their product. Of the s up to ``tiles``
+    (and ``max_waves`` waves) the fastest wins, the fewest slices on a tie: a grid of 2.06 waves
+    that takes 3 (32 row blocks of a 126464-column head on 132 SMs, 9 slices) becomes 4 slices in
+    one wave of 128 programs."""
+    best, best_cost = 1, None
+    for s in range(1, min(tiles, max(1, max_waves * slots // row_blocks)) + 1):
+        cost = -(-row_blocks * s // slots) * (-(-tiles // s) + 1)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = s, cost
+    return best
 
 
 def partial_states(hidden2d: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
