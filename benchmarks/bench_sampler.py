@@ -6,6 +6,12 @@ prefix / dual, and threshold-parallel decoding.
     python -m pytest benchmarks/bench_sampler.py          # pytest-benchmark (backends)
     python benchmarks/bench_sampler.py                    # the backends table
     python benchmarks/bench_sampler.py --cache            # the cache table (minutes)
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/bench_sampler.py   # huge pages for the forward's outputs
+
+PyTorch's CPU tensors come from glibc malloc, which maps every allocation above 32 MB (its
+largest mmap threshold; here the forward's [8, T, 32000] logits) afresh: 4 KB pages faulted in
+and unmapped again on every step. THP_MEM_ALLOC_ENABLE=1 (read at torch's first allocation)
+asks for huge pages for allocations of 2 MB and more.
 
 The model is a small random-weight BERT masked LM (vocabulary 32000, 4 layers, width 256)
 built in memory, so nothing is downloaded; prompts are token ids.
@@ -162,7 +168,8 @@ def main() -> int:
         import tempfile
         return cache_main(tempfile.mkdtemp(prefix="igk-cache-"))
     run(BACKENDS[0], 0.0)      # warm-up (model build, first-call allocations)
-    print(f"InfoGainSampler on CPU ({torch.get_num_threads()} threads): BERT-like V={VOCAB}, 4x256, "
+    print(f"InfoGainSampler on CPU ({torch.get_num_threads()} threads, "
+          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}): BERT-like V={VOCAB}, 4x256, "
           f"B={len(PROMPT_LENGTHS)} prompts {PROMPT_LENGTHS}, {CASE}")
     print(f"{'backend':<10} {'temp':>5} {'ms/step':>9} {'tokens/s':>9} {'outside fwd':>12} {'forwards':>9}")
     seqs = {}
