@@ -5,14 +5,18 @@ over tiles of BLOCK columns: the running max m is a scalar, updated once per til
 keeps its own s and t, so a tile costs one exp per element and one block-wide max; the lanes
 are summed once at the end. Argmax: when a tile raises m (strictly), argmax = the lowest column
 of that tile equal to the new m; a later tile that only ties keeps the earlier, lower index.
-Second: each lane keeps its top two values (duplicates count); second = max(all lanes' second,
-top of every lane but one lane holding m).
+Second (duplicates count): lb is the second largest of the maxima of the tiles that exceeded
+the lb of their time; such a tile (rare after the first tiles) adds all its values but one
+occurrence of its max to each lane's running max r, any other holds nothing above lb; second =
+max(lb, the lanes' largest r).
 
 Draws (``docs/backend_contract.md#token-draws-inverse-transform``), beta = fp32(1 / T): tile j
 also records its tempered mass relative to the running max r_j after the tile,
 M_j = sum_{v in j} exp(fp32(f_v - r_j) * beta) (at T = 1 the sum of the statistics' own exp),
-in a [rows, tiles] fp32 table. Once the row's m is known, the draw step moves every M_j to m
-(times exp(fp32(r_j - m) * beta)), sums them in column order into C_j and Z, and for draw s
+in a [rows, tiles] fp32 table, written one tile late: its block sum rides on the next tile's
+max reduction, packed with it in one 64-bit word, so a tile still costs one block reduction.
+Once the row's m is known, the draw step moves every M_j to m (times exp(fp32(r_j - m) *
+beta)), sums them in column order into C_j and Z, and for draw s
 with target u_s * Z (one Philox uniform) takes the lowest tile with C_j > target (none:
 the last tile with mass); it reads that one tile again, recomputes w_v = exp(fp32(f_v - m) *
 beta) and sums C_{j-1} + cumsum(w): the draw is the lowest column with w_v > 0 beyond the
@@ -32,6 +36,7 @@ m = -inf). With HAS_MASK (K2) a row whose mask byte is 0 reads nothing and repor
 """
 from __future__ import annotations
 
+import os
 import struct
 
 import torch
@@ -41,13 +46,38 @@ import triton.language as tl
 from .philox import split_key, token_uniform
 
 _BIG = tl.constexpr(2147483647)
+# Compiled kernels reduce a tile's max and the previous tile's mass as one packed word; the
+# interpreter (TRITON_INTERPRET=1, tests without a GPU), which would call the combine per
+# element, reduces them apart (tests set _PACKED to run the packed reduction there too).
+_PACKED = tl.constexpr(os.environ.get("TRITON_INTERPRET") != "1")
 
 
 @triton.jit
-def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+def _pack(hi, lo):
+    """Two fp32 values as one 64-bit word: a two-value block reduction then costs one
+    shared-memory round trip (one barrier), as one of a single value does."""
+    return (hi.to(tl.uint32, bitcast=True).to(tl.uint64) << 32) | lo.to(tl.uint32, bitcast=True).to(tl.uint64)
+
+
+@triton.jit
+def _unpack(x):
+    return (x >> 32).to(tl.uint32).to(tl.float32, bitcast=True), x.to(tl.uint32).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _max_sum(x, y):
+    """(max, sum) of packed (hi, lo) pairs."""
+    x_hi, x_lo = _unpack(x)
+    y_hi, y_lo = _unpack(y)
+    return _pack(tl.maximum(x_hi, y_hi), x_lo + y_lo)
+
+
+@triton.jit
+def _tile_update(row_ptr, start, v_lo, v_hi, s_vec, t_vec, r_vec, w_prev, m, lb, amax, tab_r, tab_m, beta,
                  BLOCK: tl.constexpr, HAS_SAMPLES: tl.constexpr, TEMPERED: tl.constexpr, MASKED: tl.constexpr):
-    """Fold columns start .. start + BLOCK - 1 into the lane state (MASKED: only those < v_hi);
-    with HAS_SAMPLES write the tile's tempered mass (tab_r, tab_m: the row's table).
+    """Fold columns start .. start + BLOCK - 1 into the row state (MASKED: only those < v_hi);
+    with HAS_SAMPLES write the previous tile's table entries (tab_r, tab_m: the row's table)
+    and leave this tile's tempered weights in w_prev.
 
     NaN and +inf are not tested for: either makes exp(f - m) (or a later rescale) NaN,
     which the sums carry to the end, where s != s marks the row bad.
@@ -57,34 +87,51 @@ def _tile_update(row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r,
         f = tl.load(row_ptr + v, mask=v < v_hi, other=float("-inf")).to(tl.float32)
     else:
         f = tl.load(row_ptr + v).to(tl.float32)
-    top2 = tl.maximum(top2, tl.minimum(top1, f))
-    top1 = tl.maximum(top1, f)
-    m_new = tl.max(top1, axis=0)
-    if m_new > m:
-        # The max moved into this tile (rare after the first tiles): its lowest index, and the
-        # sums move to it (a = 0 when nothing was seen, or when a spread beyond float32 makes
-        # d -inf: those terms are 0, not 0 * -inf).
-        amax = tl.min(tl.where(f == m_new, v, _BIG), axis=0)
-        seen = m > float("-inf")
-        d = tl.where(seen, m, 0.0) - m_new
-        a = tl.where(seen, tl.exp(d), 0.0)
-        t_vec = tl.where(a > 0, a * (t_vec + d * s_vec), 0.0)
-        s_vec = a * s_vec
-    # -inf logits (and a far spread) give x = -inf, e = 0 and no term; NaN / +inf give NaN in s.
+    if HAS_SAMPLES:
+        # The previous tile's mass rides on this tile's max reduction, packed in one word.
+        if _PACKED:
+            f_max, mass = _unpack(tl.reduce(_pack(f, w_prev), 0, _max_sum))
+        else:
+            f_max = tl.max(f, axis=0)
+            mass = tl.sum(w_prev, axis=0)
+        j = start // BLOCK - 1
+        tl.store(tab_r + j, m, mask=start > v_lo)
+        tl.store(tab_m + j, mass, mask=start > v_lo)
+    else:
+        f_max = tl.max(f, axis=0)
+    m_new = tl.maximum(m, f_max)
+    if f_max > lb:
+        # The tile may hold one of the row's two largest values (rare after the first tiles):
+        # all its values but one occurrence of its max join the lanes' candidates for second,
+        # and that max joins the tile maxima, whose second largest is lb (offsets in the
+        # tile, not columns: no column vector kept alive across the load pipeline).
+        lane = tl.arange(0, BLOCK)
+        first = tl.min(tl.where(f == f_max, lane, _BIG), axis=0)
+        r_vec = tl.maximum(r_vec, tl.where(lane == first, float("-inf"), f))
+        lb = tl.maximum(lb, tl.minimum(m, f_max))
+        if f_max > m:
+            # The max moved into this tile: the sums move to it (a = 0 when nothing was seen,
+            # m = -inf, or when a spread beyond float32 makes d -inf: then d counts as 0, so
+            # those terms are 0, not 0 * -inf).
+            amax = start + first
+            d = m - m_new
+            a = tl.exp(d)
+            d = tl.where(a > 0, d, 0.0)
+            t_vec = a * (t_vec + d * s_vec)
+            s_vec = a * s_vec
+    # -inf logits (and a far spread) give x = -inf, e = 0 and no term (the clamp: no 0 * -inf);
+    # NaN / +inf give NaN in s.
     x = f - tl.where(m_new > float("-inf"), m_new, 0.0)
     e = tl.exp(x)
     s_vec += e
-    t_vec += tl.where(e > 0, e * x, 0.0)
+    t_vec += e * tl.maximum(x, -3.4028234663852886e38)
     if HAS_SAMPLES:
-        # The tile's tempered mass relative to r_j = m_new (>= every logit of the tile).
+        # This tile's tempered weights relative to r_j = m_new (>= every logit of the tile).
         if TEMPERED:
-            mass = tl.sum(tl.exp(x * beta), axis=0)
+            w_prev = tl.exp(x * beta)
         else:
-            mass = tl.sum(e, axis=0)
-        j = start // BLOCK
-        tl.store(tab_r + j, m_new)
-        tl.store(tab_m + j, mass)
-    return top1, top2, s_vec, t_vec, m_new, amax
+            w_prev = e
+    return s_vec, t_vec, r_vec, w_prev, m_new, lb, amax
 
 
 @triton.jit
@@ -93,42 +140,53 @@ def _reduce_vocab(row_ptr, v_lo, v_hi, tab_r, tab_m, beta,
     """Reduce columns [v_lo, v_hi) (v_lo a multiple of BLOCK) to (m, s, t, argmax, second),
     writing the tiles' masses with HAS_SAMPLES.
 
-    Full tiles load without a mask (so loads vectorise); at most one masked tail tile.
+    Full tiles load without a mask (so loads vectorise), then at most one masked tail tile.
+    Row state: the scalars m, argmax and lb, and each lane's s, t and r. A tile costs one
+    block-wide max (with draws carrying the previous tile's mass); only a tile whose max
+    exceeds lb (the second largest tile max so far) costs a second block reduction.
+    Second largest counting duplicates: with one occurrence of each such tile's max set
+    aside, it is the larger of the second largest of those maxima (lb) and the largest
+    remaining value (over the lanes' r); the other tiles hold nothing above lb.
     """
-    top1 = tl.full([BLOCK], float("-inf"), tl.float32)
-    top2 = tl.full([BLOCK], float("-inf"), tl.float32)
     s_vec = tl.zeros([BLOCK], tl.float32)
     t_vec = tl.zeros([BLOCK], tl.float32)
+    r_vec = tl.full([BLOCK], float("-inf"), tl.float32)
+    w_prev = tl.zeros([BLOCK], tl.float32)
     m = tl.full([], float("-inf"), tl.float32)
+    lb = tl.full([], float("-inf"), tl.float32)
     amax = tl.full([], 0, tl.int32)
     v_full = v_lo + (tl.maximum(v_hi - v_lo, 0) // BLOCK) * BLOCK
     for start in tl.range(v_lo, v_full, BLOCK, num_stages=4):
-        top1, top2, s_vec, t_vec, m, amax = _tile_update(
-            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+        s_vec, t_vec, r_vec, w_prev, m, lb, amax = _tile_update(
+            row_ptr, start, v_lo, v_hi, s_vec, t_vec, r_vec, w_prev, m, lb, amax, tab_r, tab_m, beta,
             BLOCK, HAS_SAMPLES, TEMPERED, False)
-    for start in range(v_full, v_hi, BLOCK):
-        top1, top2, s_vec, t_vec, m, amax = _tile_update(
-            row_ptr, start, v_hi, top1, top2, s_vec, t_vec, m, amax, tab_r, tab_m, beta,
+    if v_full < v_hi:
+        s_vec, t_vec, r_vec, w_prev, m, lb, amax = _tile_update(
+            row_ptr, v_full, v_lo, v_hi, s_vec, t_vec, r_vec, w_prev, m, lb, amax, tab_r, tab_m, beta,
             BLOCK, HAS_SAMPLES, TEMPERED, True)
-    # Second largest counting duplicates: every lane's second, and the top of all lanes but
-    # one lane holding the max (lanes hold distinct columns, so a tie shows up either way).
-    lane = tl.arange(0, BLOCK)
-    first_lane = tl.min(tl.where(top1 == m, lane, _BIG), axis=0)
-    others = tl.max(tl.where(lane == first_lane, float("-inf"), top1), axis=0)
-    second = tl.maximum(tl.max(top2, axis=0), others)
+    if HAS_SAMPLES:
+        # The last tile's entries.
+        j = (tl.maximum(v_hi, v_lo + 1) - 1) // BLOCK
+        mass = tl.sum(w_prev, axis=0)
+        tl.store(tab_r + j, m, mask=v_hi > v_lo)
+        tl.store(tab_m + j, mass, mask=v_hi > v_lo)
+    second = tl.maximum(lb, tl.max(r_vec, axis=0))
     return m, tl.sum(s_vec, axis=0), tl.sum(t_vec, axis=0), amax, second
 
 
 @triton.jit
-def _row_setup(pid, offsets, mask_ptr, V, HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
-    """(element offset, active, v_hi) of a row."""
+def _row_setup(pid, logits, offsets, mask_ptr, V, HAS_MASK: tl.constexpr, ALIGN: tl.constexpr):
+    """(row pointer, active, v_hi) of a row. The row pointer is ALIGN elements aligned (the
+    launch checks the base pointer too), so full tiles load in ALIGN-element vectors even
+    where the base pointer is not 16-byte aligned (and the compiler is not told so)."""
     off = tl.multiple_of(tl.load(offsets + pid), ALIGN)
+    row_ptr = tl.multiple_of(logits + off, ALIGN * (logits.dtype.element_ty.primitive_bitwidth // 8))
     if HAS_MASK:
         active = tl.load(mask_ptr + pid) != 0
     else:
         active = pid >= 0
     v_hi = tl.where(active, V, 0)
-    return off, active, v_hi
+    return row_ptr, active, v_hi
 
 
 @triton.jit
@@ -215,8 +273,7 @@ def softmax_entropy_kernel(logits, offsets, keys, ctr_ptr, mask_ptr,
                            ALIGN: tl.constexpr):
     """Grid (rows,): one program reduces a whole row, then (HAS_SAMPLES) draws its S tokens."""
     pid = tl.program_id(0)
-    off, active, v_hi = _row_setup(pid, offsets, mask_ptr, V, HAS_MASK, ALIGN)
-    row_ptr = logits + off
+    row_ptr, active, v_hi = _row_setup(pid, logits, offsets, mask_ptr, V, HAS_MASK, ALIGN)
     n_tiles = tl.cdiv(V, BLOCK)
     tab = pid.to(tl.int64) * n_tiles
     m, s, t, amax, second = _reduce_vocab(row_ptr, 0, v_hi, tab_r + tab, tab_m + tab, beta,
@@ -245,10 +302,10 @@ def softmax_entropy_split_kernel(logits, offsets, mask_ptr,
     """Grid (rows, slices): one program reduces one vocabulary slice (and writes its tiles' masses)."""
     pid = tl.program_id(0)
     sl = tl.program_id(1)
-    off, active, v_hi = _row_setup(pid, offsets, mask_ptr, V, HAS_MASK, ALIGN)
+    row_ptr, active, v_hi = _row_setup(pid, logits, offsets, mask_ptr, V, HAS_MASK, ALIGN)
     v_lo = sl * SLICE
     tab = pid.to(tl.int64) * tl.cdiv(V, BLOCK)
-    m, s, t, amax, second = _reduce_vocab(logits + off, v_lo, tl.minimum(v_hi, v_lo + SLICE),
+    m, s, t, amax, second = _reduce_vocab(row_ptr, v_lo, tl.minimum(v_hi, v_lo + SLICE),
                                           tab_r + tab, tab_m + tab, beta, BLOCK, HAS_SAMPLES, TEMPERED)
     part = pid.to(tl.int64) * NSPLIT + sl
     tl.store(p_m + part, m)
