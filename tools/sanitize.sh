@@ -41,7 +41,7 @@ cd "$work"   # not the checkout: its igkernels/ would come first on sys.path
 # The sanitizer must catch a planted fault: a row offset past the end of the logits.
 plant='import torch; from igkernels.backends import cpu; o = cpu._load()
 x = torch.zeros(2, 8); i64 = lambda *v: torch.tensor(v, dtype=torch.int64)
-o.softmax_entropy(x, i64(0), i64(4096), i64(0), i64(0), 0, 0.0, 0)'
+o.softmax_entropy(x, i64(0), i64(4096), i64(0), i64(0), 0, 0, 0.0, 0)'
 report=$("$PY" -c "$plant" 2>&1) && planted=survived || planted=aborted
 if [ "$planted" = survived ] || ! grep -q "heap-buffer-overflow" <<<"$report"; then
   echo "sanitize: a planted out-of-bounds read was not reported" >&2; tail -5 <<<"$report" >&2; exit 1
