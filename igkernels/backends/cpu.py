@@ -20,18 +20,13 @@ import torch
 from ..ops.deferred import NO_ERROR
 from ..ops.types import Candidates, TokenStats
 from . import registry
-from .native import dtype_code
+from .native import data_ptr, dtype_code
 
 _CHUNK_ELEMS = 1 << 22  # logits elements of one row chunk of the LM head (16 MiB in fp32)
 
 if importlib.util.find_spec("igkernels._C") is None:
     warnings.warn("igkernels: the C++ extension igkernels._C is not built; the 'cpu' backend is "
                   "unavailable and CPU tensors use the 'reference' backend", RuntimeWarning, stacklevel=2)
-
-
-def _ptr(t: torch.Tensor | None) -> int:
-    """A tensor's data pointer, 0 for None (the kernels' "derive it" null)."""
-    return t.data_ptr() if t is not None else 0
 
 
 def _status(bad: int) -> int:
@@ -46,8 +41,8 @@ def _ops(_C) -> types.SimpleNamespace:
         argmax = torch.empty(R, dtype=torch.int64)
         samples = torch.empty(R, S, dtype=torch.int64)
         sample_prob = torch.empty(R, S, dtype=torch.float32)
-        bad = _C.softmax_entropy(logits.data_ptr(), dtype_code(_C, logits.dtype), V, R, _ptr(offsets),
-                                 logits.stride(0) if rows is None else 0, _ptr(keys), key, _ptr(ctr), S,
+        bad = _C.softmax_entropy(logits.data_ptr(), dtype_code(_C, logits.dtype), V, R, data_ptr(offsets),
+                                 logits.stride(0) if rows is None else 0, data_ptr(keys), key, data_ptr(ctr), S,
                                  temperature, offset, entropy.data_ptr(), lse.data_ptr(), max_prob.data_ptr(),
                                  argmax.data_ptr(), second.data_ptr(), samples.data_ptr(), sample_prob.data_ptr(),
                                  torch.get_num_threads())
@@ -68,7 +63,7 @@ def _ops(_C) -> types.SimpleNamespace:
         positions = torch.empty(B, N, k, dtype=torch.int64)
         unique = torch.empty(B, N, dtype=torch.bool)
         _C.sample_candidates(confidence.data_ptr(), *confidence.stride(), valid.data_ptr(), B, N, T, k,
-                             _ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
+                             data_ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
                              positions.data_ptr(), unique.data_ptr(), torch.get_num_threads())
         return Candidates(positions, unique)
 

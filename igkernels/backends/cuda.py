@@ -22,7 +22,7 @@ import torch
 from ..ops.deferred import NO_ERROR
 from ..ops.types import Candidates, TokenStats
 from . import registry, tiled_head
-from .native import dtype_code
+from .native import data_ptr, dtype_code
 
 
 def _ext():
@@ -32,11 +32,6 @@ def _ext():
 
 def _stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
-
-
-def _ptr(t: torch.Tensor | None) -> int:
-    """A tensor's data pointer, 0 for None (the kernels' "derive it" null)."""
-    return t.data_ptr() if t is not None else 0
 
 
 def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
@@ -61,8 +56,8 @@ def softmax_entropy(logits: torch.Tensor, rows: torch.Tensor | None, offsets: to
         ws_bytes = C.softmax_entropy_workspace(code, V, R, S, temperature)
         ws = torch.empty(max(ws_bytes, 1), dtype=torch.uint8, device=dev)
         offsets, keys, ctr = (t.contiguous() if t is not None else None for t in (offsets, keys, ctr))
-        C.softmax_entropy(logits.data_ptr(), code, V, R, _ptr(offsets), logits.stride(0) if rows is None else 0,
-                          _ptr(keys), key, _ptr(ctr), S, temperature, offset, ent.data_ptr(), lse.data_ptr(),
+        C.softmax_entropy(logits.data_ptr(), code, V, R, data_ptr(offsets), logits.stride(0) if rows is None else 0,
+                          data_ptr(keys), key, data_ptr(ctr), S, temperature, offset, ent.data_ptr(), lse.data_ptr(),
                           maxp.data_ptr(), amax.data_ptr(), second.data_ptr(), samples.data_ptr(), sprob.data_ptr(),
                           status.data_ptr(), ws.data_ptr(), ws_bytes, _stream(dev))
     return TokenStats(ent, lse, maxp, amax, second, samples, sprob), status
@@ -109,7 +104,7 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq
         keys, ctr = keys.contiguous(), ctr.contiguous()
         seq_k = seq_k.contiguous() if seq_k is not None else None
         C.sample_candidates(confidence.data_ptr(), confidence.stride(0), confidence.stride(1), valid_u8.data_ptr(),
-                            B, N, T, k, _ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
+                            B, N, T, k, data_ptr(seq_k), position_temperature, keys.data_ptr(), ctr.data_ptr(), offset,
                             positions.data_ptr(), unique.data_ptr(), _stream(dev))
     return Candidates(positions, unique)
 
