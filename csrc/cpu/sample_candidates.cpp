@@ -5,7 +5,8 @@
 // (valid first, score desc, position asc; k_b = seq_k[b] when given), then drops the invalid
 // ones: a valid position is chosen even at -inf. Taking the Gumbel top-k of conf / tau
 // samples k positions without replacement from softmax(conf / tau). NaN scores rank highest
-// (+inf), as they do in torch.sort. Selection is std::partial_sort over the T scores of one (b, c): O(T log k).
+// (+inf), as they do in torch.sort. Selection is std::partial_sort over the T scores of one
+// (b, c): O(T log k).
 // Candidate c is unique when no c' < c has the same row: the rows of a sequence are sorted
 // (lexicographically, then by candidate), so that is the first of each run, O(N log N).
 #include "sample_candidates.h"
