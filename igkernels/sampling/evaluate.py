@@ -14,7 +14,9 @@ become the next step's proposals), so a lookahead step computes the statistics o
 candidate canvas without draws, keeps the forward's output until the choice
 (``Evaluation.pending``), and ``draw_committed`` then draws on the committed canvas's rows alone
 (with the fused head: the head again on those rows only): N draws per row instead of N per row
-of every canvas. Where a step's canvases take several forward chunks (``max_forward_batch``),
+of every canvas. Of those rows only the next step's block can use draws: a canvas's masked rows
+come in position order and every earlier block is complete, so they are the first
+``left_in_block - k`` rows, or every row where this step's commit ends the block. Where a step's canvases take several forward chunks (``max_forward_batch``),
 each chunk draws as it goes instead, so that no more than one chunk's output is held.
 
 KV cache (SPEC §2; ``DecodeConfig.cache``). A full forward at the start and at the end of every
@@ -60,6 +62,7 @@ class _Pending(NamedTuple):
     """The canvases of one forward whose draws wait for the choice (host layout)."""
     idx: np.ndarray            # [m] indices into the step's evaluated canvases (whole sequences)
     caps: np.ndarray           # [m] rows laid out per canvas
+    drawn: np.ndarray          # [m] the first rows of each canvas the next step can use (<= caps)
     first_row: int             # where the forward's rows start in Evaluation.rows
     draws: _Draws
 
@@ -144,6 +147,9 @@ class Evaluator:
             refresh = (host.left_in_block == host.ks)[seq]
             whole = batch._replace(lo=np.zeros_like(batch.lo), hi=self.lengths[seq], caps=(host.left - host.ks)[seq])
             runs = [(np.flatnonzero(refresh), whole, self.full), (np.flatnonzero(~refresh), batch, self.windowed)]
+        # Rows whose draws the next step can use (module doc): the masks left in the block.
+        left = (host.left_in_block - host.ks)[seq]
+        usable = np.where(left > 0, left, np.iinfo(np.int64).max)
         parts, pending, first_row = [], [], 0
         for idx, b, run in runs:
             if not idx.size:
@@ -152,7 +158,7 @@ class Evaluator:
             rows, draws = run(part, offset=step + 1, defer=defer)
             parts.append(_renumber(rows, idx) if part is not b else rows)
             if draws is not None:
-                pending.append(_Pending(idx, part.caps, first_row, draws))
+                pending.append(_Pending(idx, part.caps, np.minimum(part.caps, usable[idx]), first_row, draws))
             first_row += rows.canvas.numel()
         rows = RowStats.cat(parts, dev)
         U = torch.zeros(len(host.kinds), self.strategy.num_candidates, dtype=torch.float32, device=dev)
@@ -160,8 +166,9 @@ class Evaluator:
         return Evaluation(seq_t, cand_t, rows, U, np.bincount(seq, minlength=len(host.kinds)), seq, tuple(pending))
 
     def draw_committed(self, evaluation: Evaluation, chosen: torch.Tensor, step: int) -> Evaluation:
-        """``evaluation`` with the token draws of the committed canvases' rows (module doc):
-        ``chosen`` [B] the committed candidates. Rows of other canvases keep no draws (never read).
+        """``evaluation`` with the token draws of the committed canvases' rows of the next step's
+        block (module doc): ``chosen`` [B] the committed candidates. Other rows keep no draws
+        (never read).
 
         Sizes stay host-known: every canvas of a sequence has the same row capacity, so the
         committed canvas of each sequence gives that many rows, found on the device."""
@@ -176,19 +183,19 @@ class Evaluator:
         for p in evaluation.pending:
             seqs = evaluation.host_seq[p.idx]
             groups, first, group = np.unique(seqs, return_index=True, return_inverse=True)
-            caps = p.caps[first]
+            drawn = p.drawn[first]
             starts = upload(p.first_row + np.cumsum(p.caps) - p.caps, dev)
             committed = torch.where(take[upload(p.idx, dev)], starts, 0)
             start = torch.zeros(len(groups), dtype=torch.int64, device=dev).index_add_(
                 0, upload(group, dev), committed)
-            within = np.arange(int(caps.sum())) - np.repeat(np.cumsum(caps) - caps, caps)
-            rows = start[upload(np.repeat(np.arange(len(groups)), caps), dev)] + upload(within, dev)
+            within = np.arange(int(drawn.sum())) - np.repeat(np.cumsum(drawn) - drawn, drawn)
+            rows = start[upload(np.repeat(np.arange(len(groups)), drawn), dev)] + upload(within, dev)
             local = rows - p.first_row
             out_rows, canvas = p.draws.rows[local], evaluation.rows.canvas[rows]
             with deferred.rows_described(_describer(out_rows, canvas, evaluation.rows.position[rows],
                                                     evaluation.host_seq)):
-                drawn = self._k1(p.draws.out, out_rows, p.draws.keys[local], step + 1, N)
-            samples[rows], sample_prob[rows] = drawn.samples, drawn.sample_prob
+                new = self._k1(p.draws.out, out_rows, p.draws.keys[local], step + 1, N)
+            samples[rows], sample_prob[rows] = new.samples, new.sample_prob
         stats = st._replace(samples=samples, sample_prob=sample_prob)
         return evaluation._replace(rows=evaluation.rows._replace(stats=stats), pending=())
 

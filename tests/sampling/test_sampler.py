@@ -263,6 +263,37 @@ def test_lookahead_draws_only_on_the_committed_canvas(monkeypatch):
     assert 0 < 3 * draws_deferred < sum(drawn)
 
 
+@pytest.mark.parametrize("block_length, steps", [(4, 6), (3, 4), (6, 12), (12, 6)])
+def test_committed_draws_cover_the_next_steps_block_only(monkeypatch, block_length, steps):
+    """A lookahead step draws on the committed canvas's masks left in the block (all of its
+    masks where the commit ends the block): the next step proposes nowhere else. The tokens
+    are those of drawing every canvas's every row (chunk by chunk)."""
+    from igkernels.sampling import evaluate
+    rows_drawn = []
+
+    def counting(logits, rows=None, num_samples=0, **kw):
+        if num_samples:
+            rows_drawn.append(rows.numel())
+        return igk.softmax_entropy(logits, rows=rows, num_samples=num_samples, **kw)
+    monkeypatch.setattr(evaluate, "softmax_entropy", counting)
+    G = 12
+    kw = dict(max_new_tokens=G, steps=steps, block_length=block_length, candidates=3, position_temperature=1.0,
+              temperature=0.8)
+    s = sampler(random_fn())
+    deferred = s.generate(PROMPTS, **kw)
+    k = G // steps                                  # the same k every step: each block takes whole steps
+    left = G                                        # masks of each sequence before a step
+    expected = []
+    while left > k:
+        in_block = (left - 1) % block_length + 1
+        expected.append(len(PROMPTS) * (in_block - k if in_block > k else left - k))
+        left -= k
+    assert rows_drawn[0] == len(PROMPTS) * G        # the first forward draws on every row
+    assert rows_drawn[1:] == expected
+    inline = s.generate(PROMPTS, max_forward_batch=1, **kw)
+    assert torch.equal(deferred.sequences, inline.sequences)
+
+
 def test_seeds_change_draws_and_repeat():
     kw = dict(max_new_tokens=8, steps=8, block_length=8, candidates=4, position_temperature=1.0, temperature=1.0)
     s = sampler(random_fn())
