@@ -3,7 +3,8 @@
 Each op is a ``torch.library`` custom op with a fake implementation, so ``torch.compile``
 traces through a caller without graph breaks; its real implementation picks the backend
 (``igkernels.backends.registry``, the one dispatch point) and reports bad data through
-``igkernels.ops.deferred`` (the one error policy).
+``igkernels.ops.deferred`` (the one error policy). In plain eager execution the public function
+calls that implementation without the dispatcher's Python layers (``_eager.call``).
 """
 from .deferred import deferred_checks
 from .linear_softmax_entropy import linear_softmax_entropy

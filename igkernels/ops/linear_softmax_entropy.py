@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..backends import registry
-from . import _checks, deferred
+from . import _checks, _eager, deferred
 from .softmax_entropy import empty_stats, token_stats
 from .types import BadRowError, TokenStats
 
@@ -62,15 +62,14 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
     num_samples, temperature, offset = _checks.check_draws(num_samples, temperature, offset)
     lead = tuple(hidden.shape[:-1])
     rows, seeds, key = _checks.check_selection(rows, seed, lead, hidden.device, "hidden")
-    stats = torch.ops.igkernels.linear_softmax_entropy(hidden, weight, bias, rows, seeds, key, num_samples,
-                                                       temperature, offset, backend)
+    stats = _eager.call(torch.ops.igkernels.linear_softmax_entropy, _impl, hidden, weight, bias, rows, seeds,
+                         key, num_samples, temperature, offset, backend)
     return token_stats(stats, lead, rows)
 
 
-@torch.library.custom_op("igkernels::linear_softmax_entropy", mutates_args=(), schema=_SCHEMA)
-def _op(hidden: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], rows: Optional[torch.Tensor],
-        seeds: Optional[torch.Tensor], seed: int, num_samples: int, temperature: float, offset: int,
-        backend: Optional[str]) -> tuple[torch.Tensor, ...]:
+def _impl(hidden: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], rows: Optional[torch.Tensor],
+          seeds: Optional[torch.Tensor], seed: int, num_samples: int, temperature: float, offset: int,
+          backend: Optional[str]) -> tuple[torch.Tensor, ...]:
     index, keys, ctr = _checks.selected(rows, seeds, seed, tuple(hidden.shape[:-1]), "hidden", hidden.device)
     if index.numel() == 0:
         return empty_stats(0, num_samples, hidden)
@@ -82,6 +81,9 @@ def _op(hidden: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
                          offset)
     deferred.report(status, lambda i: BadRowError(int(index[i])))
     return tuple(stats)
+
+
+_op = torch.library.custom_op("igkernels::linear_softmax_entropy", _impl, mutates_args=(), schema=_SCHEMA)
 
 
 @_op.register_fake

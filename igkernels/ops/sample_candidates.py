@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from ..backends import registry
-from . import _checks, deferred
+from . import _checks, _eager, deferred
 from .types import Candidates
 
 _SCHEMA = ("(Tensor confidence, Tensor valid, int k, Tensor? seq_k, int num_candidates, "
@@ -58,15 +58,14 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
         _checks.same_device("seq_k", seq_k, valid, "valid")
         if seq_k.shape[0] != B:
             raise ValueError(f"seq_k must have shape [{B}] (valid's B), got {tuple(seq_k.shape)}")
-    positions, unique = torch.ops.igkernels.sample_candidates(confidence, valid, k, seq_k, N, tau, seeds, key,
-                                                              offset, backend)
+    positions, unique = _eager.call(torch.ops.igkernels.sample_candidates, _impl, confidence, valid, k, seq_k, N, tau,
+                                  seeds, key, offset, backend)
     return Candidates(positions, unique)
 
 
-@torch.library.custom_op("igkernels::sample_candidates", mutates_args=(), schema=_SCHEMA)
-def _op(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional[torch.Tensor], num_candidates: int,
-        position_temperature: float, seeds: Optional[torch.Tensor], seed: int, offset: int, backend: Optional[str]
-        ) -> tuple[torch.Tensor, torch.Tensor]:
+def _impl(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional[torch.Tensor], num_candidates: int,
+          position_temperature: float, seeds: Optional[torch.Tensor], seed: int, offset: int, backend: Optional[str]
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     B, T = valid.shape
     if B == 0:
         return _fake(confidence, valid, k, seq_k, num_candidates, position_temperature, seeds, seed, offset, backend)
@@ -81,6 +80,9 @@ def _op(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional[t
     positions, unique = impl(confidence.expand(B, num_candidates, T), valid, k, seq_k, num_candidates,
                              position_temperature, keys, ctr, offset)
     return positions, unique
+
+
+_op = torch.library.custom_op("igkernels::sample_candidates", _impl, mutates_args=(), schema=_SCHEMA)
 
 
 @_op.register_fake

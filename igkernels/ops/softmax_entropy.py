@@ -1,7 +1,8 @@
 """K1 ``softmax_entropy``: every softmax statistic of the selected logits rows from one read.
 
 The public function checks its arguments and calls the registered op
-``torch.ops.igkernels.softmax_entropy``; the op's implementation checks the data, picks the
+``torch.ops.igkernels.softmax_entropy`` (in plain eager execution its implementation ``_impl``
+directly: ``_eager.call``); the implementation checks the data, picks the
 backend (``igkernels.backends.registry``) and reports bad rows (``igkernels.ops.deferred``).
 Its fake implementation gives ``torch.compile`` the output shapes.
 """
@@ -13,7 +14,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..backends import registry
-from . import _checks, deferred
+from . import _checks, _eager, deferred
 from .types import BadRowError, TokenStats
 
 _SCHEMA = ("(Tensor logits, Tensor? rows, Tensor? seeds, int seed, int num_samples, float temperature, "
@@ -45,13 +46,13 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     num_samples, temperature, offset = _checks.check_draws(num_samples, temperature, offset)
     lead = tuple(logits.shape[:-1])
     rows, seeds, key = _checks.check_selection(rows, seed, lead, logits.device, "logits")
-    stats = torch.ops.igkernels.softmax_entropy(logits, rows, seeds, key, num_samples, temperature, offset, backend)
+    stats = _eager.call(torch.ops.igkernels.softmax_entropy, _impl, logits, rows, seeds, key, num_samples,
+                         temperature, offset, backend)
     return token_stats(stats, lead, rows)
 
 
-@torch.library.custom_op("igkernels::softmax_entropy", mutates_args=(), schema=_SCHEMA)
-def _op(logits: torch.Tensor, rows: Optional[torch.Tensor], seeds: Optional[torch.Tensor], seed: int,
-        num_samples: int, temperature: float, offset: int, backend: Optional[str]) -> tuple[torch.Tensor, ...]:
+def _impl(logits: torch.Tensor, rows: Optional[torch.Tensor], seeds: Optional[torch.Tensor], seed: int,
+          num_samples: int, temperature: float, offset: int, backend: Optional[str]) -> tuple[torch.Tensor, ...]:
     if logits.stride(-1) != 1:
         logits = logits.contiguous()
     if (rows.numel() if rows is not None else math.prod(logits.shape[:-1])) == 0:
@@ -61,6 +62,9 @@ def _op(logits: torch.Tensor, rows: Optional[torch.Tensor], seeds: Optional[torc
     stats, status = impl(x, index, offsets, keys, ctr, seed, num_samples, temperature, offset)
     deferred.report(status, lambda i: BadRowError(int(index[i]) if index is not None else i))
     return tuple(stats)
+
+
+_op = torch.library.custom_op("igkernels::softmax_entropy", _impl, mutates_args=(), schema=_SCHEMA)
 
 
 @_op.register_fake

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from ..backends import registry
-from . import _checks, deferred
+from . import _checks, _eager, deferred
 from .types import BadRowError
 
 
@@ -29,12 +29,10 @@ def state_uncertainty(logits: torch.Tensor, mask: torch.Tensor, *, backend: str 
         raise ValueError(f"mask must have shape {tuple(logits.shape[:2])} (logits' [B, T]), got {tuple(mask.shape)}")
     if logits.shape[-1] < 1:
         raise ValueError(f"logits must have V >= 1, got shape {tuple(logits.shape)}")
-    return torch.ops.igkernels.state_uncertainty(logits, mask, backend)
+    return _eager.call(torch.ops.igkernels.state_uncertainty, _impl, logits, mask, backend)
 
 
-@torch.library.custom_op("igkernels::state_uncertainty", mutates_args=(),
-                         schema="(Tensor logits, Tensor mask, str? backend) -> Tensor")
-def _op(logits: torch.Tensor, mask: torch.Tensor, backend: Optional[str]) -> torch.Tensor:
+def _impl(logits: torch.Tensor, mask: torch.Tensor, backend: Optional[str]) -> torch.Tensor:
     if logits.shape[0] == 0:
         return torch.zeros(0, dtype=torch.float32, device=logits.device)
     if logits.stride(-1) != 1:
@@ -43,6 +41,10 @@ def _op(logits: torch.Tensor, mask: torch.Tensor, backend: Optional[str]) -> tor
     out, status = impl(logits, mask)
     deferred.report(status, BadRowError)
     return out
+
+
+_op = torch.library.custom_op("igkernels::state_uncertainty", _impl, mutates_args=(),
+                              schema="(Tensor logits, Tensor mask, str? backend) -> Tensor")
 
 
 @_op.register_fake
