@@ -46,3 +46,24 @@ def test_compiled_ops_still_raise_on_bad_data(gen):
     f = torch.compile(lambda x, r: igk.softmax_entropy(x, rows=r).entropy, fullgraph=True, backend="aot_eager")
     with pytest.raises(igk.BadRowError, match="logits row 4 "):
         f(logits, rows)
+
+
+def _registered(gen):
+    logits, rows, mask, conf, valid, hidden, weight, seeds = _inputs(gen)
+    ops = torch.ops.igkernels
+    return [
+        (ops.softmax_entropy.default, (logits, rows, seeds, 0, 2, 0.7, 1, None)),
+        (ops.softmax_entropy.default, (logits, None, None, 5, 0, 0.0, 0, None)),
+        (ops.state_uncertainty.default, (logits, mask, None)),
+        (ops.sample_candidates.default, (conf[:, None, :].expand(3, 4, 5).contiguous(), valid, 2, None, 4, 0.3,
+                                         None, 5, 1, None)),
+        (ops.linear_softmax_entropy.default, (hidden, weight, None, rows, None, 9, 1, 1.0, 0, None)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_registered_ops_pass_opcheck(case, gen):
+    """Schema, fake implementation and AOT dispatch of each registered op (plain eager calls skip
+    the dispatcher, so this is where the registration itself is checked)."""
+    op, args = _registered(gen)[case]
+    torch.library.opcheck(op, args)
