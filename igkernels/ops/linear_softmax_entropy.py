@@ -63,7 +63,7 @@ def linear_softmax_entropy(hidden: torch.Tensor, weight: torch.Tensor, *,
     lead = tuple(hidden.shape[:-1])
     rows, seeds, key = _checks.check_selection(rows, seed, lead, hidden.device, "hidden")
     stats = _eager.call(torch.ops.igkernels.linear_softmax_entropy, _impl, hidden, weight, bias, rows, seeds,
-                         key, num_samples, temperature, offset, backend)
+                        key, num_samples, temperature, offset, backend)
     return token_stats(stats, lead, rows)
 
 

@@ -58,8 +58,8 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
         _checks.same_device("seq_k", seq_k, valid, "valid")
         if seq_k.shape[0] != B:
             raise ValueError(f"seq_k must have shape [{B}] (valid's B), got {tuple(seq_k.shape)}")
-    positions, unique = _eager.call(torch.ops.igkernels.sample_candidates, _impl, confidence, valid, k, seq_k, N, tau,
-                                  seeds, key, offset, backend)
+    positions, unique = _eager.call(torch.ops.igkernels.sample_candidates, _impl, confidence, valid, k, seq_k, N,
+                                    tau, seeds, key, offset, backend)
     return Candidates(positions, unique)
 
 

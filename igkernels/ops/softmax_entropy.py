@@ -47,7 +47,7 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     lead = tuple(logits.shape[:-1])
     rows, seeds, key = _checks.check_selection(rows, seed, lead, logits.device, "logits")
     stats = _eager.call(torch.ops.igkernels.softmax_entropy, _impl, logits, rows, seeds, key, num_samples,
-                         temperature, offset, backend)
+                        temperature, offset, backend)
     return token_stats(stats, lead, rows)
 
 

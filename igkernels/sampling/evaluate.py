@@ -16,8 +16,9 @@ candidate canvas without draws, keeps the forward's output until the choice
 (with the fused head: the head again on those rows only): N draws per row instead of N per row
 of every canvas. Of those rows only the next step's block can use draws: a canvas's masked rows
 come in position order and every earlier block is complete, so they are the first
-``left_in_block - k`` rows, or every row where this step's commit ends the block. Where a step's canvases take several forward chunks (``max_forward_batch``),
-each chunk draws as it goes instead, so that no more than one chunk's output is held.
+``left_in_block - k`` rows, or every row where this step's commit ends the block. Where a
+step's canvases take several forward chunks (``max_forward_batch``), each chunk draws as it
+goes instead, so that no more than one chunk's output is held.
 
 KV cache (SPEC §2; ``DecodeConfig.cache``). A full forward at the start and at the end of every
 block (of the committed canvas, which starts the next block) stores every layer's keys and
