@@ -126,11 +126,23 @@ class Evaluator:
 
     # ---------------------------------------------------------------- one step
     def initial(self) -> RowStats:
-        """The first forward: every canvas whole (and, with a cache, stored)."""
+        """The first forward: every canvas whole (and, with a cache, stored). Its draws, like a
+        step's, cover only the masks the first step can commit: its block's (module doc)."""
         B, T = self.canvas.x.shape
         everywhere = np.zeros(B, dtype=np.int64), self.lengths
-        batch = _Batch(self.canvas.x, np.arange(B), *everywhere, *everywhere, self.canvas.masks)
-        return self.full(batch, offset=0, defer=False)[0]
+        masks = self.canvas.masks
+        batch = _Batch(self.canvas.x, np.arange(B), *everywhere, *everywhere, masks)
+        defer = self.strategy.num_samples > 0 and (self.max_batch is None or self.max_batch >= B)
+        rows, draws = self.full(batch, offset=0, defer=defer)
+        if draws is None:
+            return rows
+        blocks = self.canvas.block_masks
+        first_block = blocks[np.arange(B), (blocks > 0).argmax(1)]
+        seq = torch.arange(B, device=self.canvas.x.device)
+        pending = _Pending(np.arange(B), masks, np.minimum(masks, first_block), 0, draws)
+        evaluation = Evaluation(seq, torch.zeros_like(seq), rows, torch.zeros(B, 1), np.ones(B, dtype=np.int64),
+                                np.arange(B), (pending,))
+        return self.draw_committed(evaluation, torch.zeros_like(seq), step=-1).rows
 
     def step(self, host: HostPlan, proposal: Proposal, step: int) -> Evaluation:
         """Evaluate the canvases of this step that need a forward (module doc)."""

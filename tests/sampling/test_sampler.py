@@ -266,8 +266,9 @@ def test_lookahead_draws_only_on_the_committed_canvas(monkeypatch):
 @pytest.mark.parametrize("block_length, steps", [(4, 6), (3, 4), (6, 12), (12, 6)])
 def test_committed_draws_cover_the_next_steps_block_only(monkeypatch, block_length, steps):
     """A lookahead step draws on the committed canvas's masks left in the block (all of its
-    masks where the commit ends the block): the next step proposes nowhere else. The tokens
-    are those of drawing every canvas's every row (chunk by chunk)."""
+    masks where the commit ends the block), and the first forward on the first block's: the
+    next step proposes nowhere else. The tokens are those of drawing every canvas's every row
+    (chunk by chunk)."""
     from igkernels.sampling import evaluate
     rows_drawn = []
 
@@ -288,7 +289,7 @@ def test_committed_draws_cover_the_next_steps_block_only(monkeypatch, block_leng
         in_block = (left - 1) % block_length + 1
         expected.append(len(PROMPTS) * (in_block - k if in_block > k else left - k))
         left -= k
-    assert rows_drawn[0] == len(PROMPTS) * G        # the first forward draws on every row
+    assert rows_drawn[0] == len(PROMPTS) * min(block_length, G)     # the first forward: the first block
     assert rows_drawn[1:] == expected
     inline = s.generate(PROMPTS, max_forward_batch=1, **kw)
     assert torch.equal(deferred.sequences, inline.sequences)
