@@ -138,11 +138,9 @@ class Evaluator:
             return rows
         blocks = self.canvas.block_masks
         first_block = blocks[np.arange(B), (blocks > 0).argmax(1)]
-        seq = torch.arange(B, device=self.canvas.x.device)
         pending = _Pending(np.arange(B), masks, np.minimum(masks, first_block), 0, draws)
-        evaluation = Evaluation(seq, torch.zeros_like(seq), rows, torch.zeros(B, 1), np.ones(B, dtype=np.int64),
-                                np.arange(B), (pending,))
-        return self.draw_committed(evaluation, torch.zeros_like(seq), step=-1).rows
+        every = torch.ones(B, dtype=torch.bool, device=self.canvas.x.device)
+        return rows._replace(stats=self._draw(rows, (pending,), every, np.arange(B), offset=0))
 
     def step(self, host: HostPlan, proposal: Proposal, step: int) -> Evaluation:
         """Evaluate the canvases of this step that need a forward (module doc)."""
@@ -185,16 +183,23 @@ class Evaluator:
 
         Sizes stay host-known: every canvas of a sequence has the same row capacity, so the
         committed canvas of each sequence gives that many rows, found on the device."""
-        st = evaluation.rows.stats
-        if st is None or not evaluation.pending:
+        if evaluation.rows.stats is None or not evaluation.pending:
             return evaluation
+        take = chosen[evaluation.seq] == evaluation.cand
+        stats = self._draw(evaluation.rows, evaluation.pending, take, evaluation.host_seq, offset=step + 1)
+        return evaluation._replace(rows=evaluation.rows._replace(stats=stats), pending=())
+
+    def _draw(self, rows: RowStats, pending: tuple[_Pending, ...], take: torch.Tensor, host_seq: np.ndarray,
+              offset: int) -> TokenStats:
+        """``rows.stats`` with the draws of the ``drawn`` first rows of each canvas with
+        ``take`` [M] (one a sequence; canvas m of sequence ``host_seq[m]``); other rows none."""
+        st = rows.stats
         N = self.strategy.num_samples
         R = st.entropy.shape[0]
         dev = st.entropy.device
         samples, sample_prob = st.argmax.new_zeros(R, N), st.entropy.new_zeros(R, N)
-        take = chosen[evaluation.seq] == evaluation.cand
-        for p in evaluation.pending:
-            seqs = evaluation.host_seq[p.idx]
+        for p in pending:
+            seqs = host_seq[p.idx]
             groups, first, group = np.unique(seqs, return_index=True, return_inverse=True)
             drawn = p.drawn[first]
             starts = upload(p.first_row + np.cumsum(p.caps) - p.caps, dev)
@@ -202,15 +207,13 @@ class Evaluator:
             start = torch.zeros(len(groups), dtype=torch.int64, device=dev).index_add_(
                 0, upload(group, dev), committed)
             within = np.arange(int(drawn.sum())) - np.repeat(np.cumsum(drawn) - drawn, drawn)
-            rows = start[upload(np.repeat(np.arange(len(groups)), drawn), dev)] + upload(within, dev)
-            local = rows - p.first_row
-            out_rows, canvas = p.draws.rows[local], evaluation.rows.canvas[rows]
-            with deferred.rows_described(_describer(out_rows, canvas, evaluation.rows.position[rows],
-                                                    evaluation.host_seq)):
-                new = self._k1(p.draws.out, out_rows, p.draws.keys[local], step + 1, N)
-            samples[rows], sample_prob[rows] = new.samples, new.sample_prob
-        stats = st._replace(samples=samples, sample_prob=sample_prob)
-        return evaluation._replace(rows=evaluation.rows._replace(stats=stats), pending=())
+            sel = start[upload(np.repeat(np.arange(len(groups)), drawn), dev)] + upload(within, dev)
+            local = sel - p.first_row
+            out_rows, canvas = p.draws.rows[local], rows.canvas[sel]
+            with deferred.rows_described(_describer(out_rows, canvas, rows.position[sel], host_seq)):
+                new = self._k1(p.draws.out, out_rows, p.draws.keys[local], offset, N)
+            samples[sel], sample_prob[sel] = new.samples, new.sample_prob
+        return st._replace(samples=samples, sample_prob=sample_prob)
 
     def _chosen(self, host: HostPlan) -> tuple[np.ndarray, np.ndarray]:
         """(sequence, candidate) of every canvas to evaluate, sequence by sequence."""
