@@ -6,18 +6,20 @@
 #
 #   bash benchmarks/gpu_check.sh
 #
-# About 8 minutes on an H200: build ~2, GPU tests <= IGK_TEST_TIMEOUT (240 s), benchmarks ~3.
+# At most 8 minutes on an H200: build ~1, GPU tests <= IGK_TEST_TIMEOUT (180 s), benchmarks
+# <= IGK_BENCH_TIMEOUT (270 s). Build and test logs go to $OUT (else /tmp).
 # nvcc is looked for on PATH, under CUDA_HOME, then /usr/local/cuda; without it, or when the
 # CUDA extension fails to build, the run goes on with the Triton backend alone.
 # Without a GPU it checks what it can (the benchmark script, dry run on the CPU) and stops with
 # one line saying so, exit 2.
 # Environment: PYTHON (default python3), IGK_CUDA_ARCHS (default 90: the check runs on a Hopper
 # GPU; pip install alone builds "80;90"), MAX_JOBS (default: all cores), IGK_TEST_TIMEOUT
-# (seconds for all GPU tests, default 240), IGK_TEST_TIME_LIMIT (seconds per test, default 60).
+# (seconds for all GPU tests, default 180), IGK_TEST_TIME_LIMIT (seconds per test, default 60),
+# IGK_BENCH_TIMEOUT (seconds for the benchmarks, default 270).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-echo "gpu_check: about 8 minutes on an H200 (build ~2 min, GPU tests <= ${IGK_TEST_TIMEOUT:-240} s, benchmarks ~3 min)"
+echo "gpu_check: at most 8 minutes on an H200 (build ~1 min, GPU tests <= ${IGK_TEST_TIMEOUT:-180} s, benchmarks <= ${IGK_BENCH_TIMEOUT:-270} s)"
 
 if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   dry=$(mktemp -d)
@@ -36,6 +38,7 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv || true
 
 export IGK_CUDA_ARCHS=${IGK_CUDA_ARCHS:-90}
+log=${OUT:-/tmp}   # the build and test logs go where the device tool brings files back from
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
 status=0
 start=$(date +%s)
@@ -44,18 +47,18 @@ for home in "${CUDA_HOME:-}" /usr/local/cuda; do
   if [ -z "$nvcc" ] && [ -n "$home" ] && [ -x "$home/bin/nvcc" ]; then nvcc="$home/bin/nvcc"; fi
 done
 install() { "$PY" -m pip install --no-build-isolation --no-deps -e . >"$1" 2>&1; }
-if [ -n "$nvcc" ] && IGK_CUDA=1 install /tmp/gpu_check_build.log; then
+if [ -n "$nvcc" ] && IGK_CUDA=1 install "$log/gpu_check_build.log"; then
   echo "gpu_check: built with the CUDA extension ($nvcc)"
 else
   if [ -n "$nvcc" ]; then
     echo "gpu_check: the CUDA extension failed to build (last lines below); going on with Triton alone" >&2
-    tail -30 /tmp/gpu_check_build.log >&2
+    tail -30 "$log/gpu_check_build.log" >&2
   else
     echo "gpu_check: nvcc not found (PATH, CUDA_HOME, /usr/local/cuda); going on with Triton alone" >&2
   fi
   status=1
-  IGK_CUDA=0 install /tmp/gpu_check_build.log \
-    || { echo "gpu_check: the build failed even without CUDA:" >&2; tail -30 /tmp/gpu_check_build.log >&2; }
+  IGK_CUDA=0 install "$log/gpu_check_build.log" \
+    || { echo "gpu_check: the build failed even without CUDA:" >&2; tail -30 "$log/gpu_check_build.log" >&2; }
 fi
 echo "[gpu_check] build: $(( $(date +%s) - start )) s"
 
@@ -63,11 +66,15 @@ start=$(date +%s)
 # The GPU subset: the op tests run every backend on every device (CUDA included) through their
 # fixtures, plus the backends' own tests and the one-host-sync-per-step check. Failures are
 # listed, not fatal: the benchmarks run regardless, GPU time being scarce.
-IGK_TEST_TIME_LIMIT=${IGK_TEST_TIME_LIMIT:-60} timeout "${IGK_TEST_TIMEOUT:-240}" \
-  "$PY" -m pytest -q --maxfail=20 -rfE -p no:cacheprovider --durations=5 \
-  tests/ops/ tests/backends/ tests/sampling/test_syncs.py \
-  || { echo "gpu_check: GPU tests FAILED or timed out" >&2; status=1; }
+# pytest-xdist, where installed, spreads the tests (and their Triton compiles) over 8 processes;
+# SIGINT at the time limit still prints the failures so far.
+parallel=()
+if "$PY" -c 'import xdist' 2>/dev/null; then parallel=(-n 8); fi
+IGK_TEST_TIME_LIMIT=${IGK_TEST_TIME_LIMIT:-60} timeout -s INT -k 30 "${IGK_TEST_TIMEOUT:-180}" \
+  "$PY" -m pytest -q "${parallel[@]}" --maxfail=20 -rfE -p no:cacheprovider --durations=5 \
+  tests/ops/ tests/backends/ tests/sampling/test_syncs.py 2>&1 | tee "$log/gpu_check_tests.log" \
+  || { echo "gpu_check: GPU tests FAILED or timed out (log: $log/gpu_check_tests.log)" >&2; status=1; }
 echo "[gpu_check] tests: $(( $(date +%s) - start )) s"
 
-"$PY" benchmarks/gpu_check.py "$@" || status=1
+timeout -s INT -k 10 "${IGK_BENCH_TIMEOUT:-270}" "$PY" benchmarks/gpu_check.py "$@" || status=1
 exit $status

@@ -15,6 +15,7 @@
 import os
 import signal
 import sys
+import threading
 
 import torch
 
@@ -52,7 +53,8 @@ def _time_limit():
     hung test cannot eat a run with a fixed budget (benchmarks/gpu_check.sh). The alarm fires
     between Python bytecodes: a kernel that never returns is left to the run's own timeout."""
     limit = float(os.environ.get("IGK_TEST_TIME_LIMIT") or 0)
-    if limit <= 0:
+    # Signals reach the main thread only (a pytest-xdist worker may run tests in another).
+    if limit <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
 
