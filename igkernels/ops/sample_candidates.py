@@ -72,8 +72,10 @@ def _impl(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional
     nan = torch.isnan(confidence).flatten(1).any(1)
     deferred.report(deferred.first_error(nan), lambda b: ValueError(f"confidence holds NaN (sequence {b})"))
     if seq_k is not None:
+        # The message reads the caller's values: on a device it runs after seq_k is rebound to the clamped copy.
+        given = seq_k
         seq_k = _checks.in_range(seq_k, 0, k + 1, lambda b: ValueError(
-            f"seq_k must lie in [0, k = {k}]; got seq_k[{b}] = {int(seq_k[b])}"))
+            f"seq_k must lie in [0, k = {k}]; got seq_k[{b}] = {int(given[b])}"))
     index = torch.arange(B, device=valid.device)
     keys, ctr = _checks.philox_keys(seeds, seed, (B,), index)
     _, impl = registry.resolve("sample_candidates", backend, valid.device.type)

@@ -6,6 +6,7 @@ from impls import cpu
 from scipy.stats import chisquare
 
 import igkernels as igk
+from igkernels.ops import deferred
 
 
 def _inputs(B, T, gen, ties=False):
@@ -253,3 +254,16 @@ def test_nan_confidence_names_the_sequence(backend):
     with pytest.raises(ValueError, match=r"confidence holds NaN \(sequence 2\)"):
         with igk.deferred_checks():                     # deferred on a GPU, at once on CPU
             igk.sample_candidates(backend.put(conf), valid, **args)
+
+
+@pytest.mark.parametrize("seq_k, word", [([1, 3], r"seq_k\[1\] = 3"), ([-1, 0], r"seq_k\[0\] = -1")])
+def test_deferred_seq_k_error_names_the_callers_value(monkeypatch, seq_k, word):
+    """On a device the check is deferred and seq_k clamped meanwhile; the message, built later,
+    still names the value passed (the CPU made to defer like a GPU)."""
+    monkeypatch.setattr(deferred, "HOST_DEVICES", frozenset())
+    given = torch.tensor(seq_k)
+    with pytest.raises(ValueError, match=word):
+        with igk.deferred_checks():
+            igk.sample_candidates(torch.rand(2, 5), torch.ones(2, 5, dtype=torch.bool), k=2, num_candidates=3,
+                                  position_temperature=0.1, seq_k=given, backend="reference")
+    assert given.tolist() == seq_k
