@@ -61,8 +61,12 @@ def philox4x32(key: torch.Tensor, c0, c1, c2, c3) -> tuple[torch.Tensor, ...]:
     """
     k0 = key & _MASK32
     k1 = (key >> 32) & _MASK32
-    shape = torch.broadcast_shapes(k0.shape, *(torch.as_tensor(c).shape for c in (c0, c1, c2, c3)))
-    c0, c1, c2, c3 = (torch.as_tensor(c, device=key.device).expand(shape) for c in (c0, c1, c2, c3))
+    # Python ints are filled on the device: torch.as_tensor would copy them from the host, a
+    # blocking copy (a sync) on a GPU.
+    c0, c1, c2, c3 = (c if isinstance(c, torch.Tensor) else torch.full((), c, dtype=torch.int64, device=key.device)
+                      for c in (c0, c1, c2, c3))
+    shape = torch.broadcast_shapes(k0.shape, c0.shape, c1.shape, c2.shape, c3.shape)
+    c0, c1, c2, c3 = (c.expand(shape) for c in (c0, c1, c2, c3))
     for r in range(ROUNDS):
         hi0, lo0 = _mulhilo(_M0, c0)
         hi1, lo1 = _mulhilo(_M1, c2)

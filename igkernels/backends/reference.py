@@ -47,7 +47,9 @@ def token_uniforms(keys: torch.Tensor, ctr: torch.Tensor, num_samples: int, offs
 
 def tempered_beta(temperature: float, device: torch.device | str | None = None) -> torch.Tensor:
     """beta = fp32(1 / temperature), the draws' inverse temperature (a 0-dim tensor)."""
-    return torch.tensor(1.0 / temperature, dtype=torch.float32, device=device)
+    # Filled on the device (no host copy, which would sync a GPU); fill rounds the double to
+    # float32 to nearest, as torch.tensor does.
+    return torch.full((), 1.0 / temperature, dtype=torch.float32, device=device)
 
 
 def tempered_weights(f32: torch.Tensor, m32: torch.Tensor, temperature: float) -> torch.Tensor:
