@@ -90,9 +90,15 @@ def test_rows_gather_and_strided_leading_dims(backend, gen):
     part = igk.softmax_entropy(x, rows=rows, **args)
     for f, p in zip(full, part):
         assert torch.equal(f.reshape(12, *f.shape[2:])[rows], p)   # draws do not depend on the layout
+    # A copy changes the rows' alignment, and the GPU kernels' load width and summation order
+    # follow it: statistics within float rounding (seen on an H200: one entropy 1 ulp apart),
+    # argmax and draws equal.
     contiguous = igk.softmax_entropy(x.contiguous(), **args)
     for f, c in zip(full, contiguous):
-        assert torch.equal(f, c)
+        if f.is_floating_point():
+            torch.testing.assert_close(f, c, rtol=1e-5, atol=0)
+        else:
+            assert torch.equal(f, c)
     want = igk.softmax_entropy(x.cpu(), rows=rows.cpu(), **{**args, "backend": "reference"})
     assert_matches_reference(cpu(part), want, x.cpu(), 0.7, 123, 9, torch.bfloat16, rows=rows.cpu())
 
