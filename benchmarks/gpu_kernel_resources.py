@@ -89,10 +89,10 @@ def triton_specs() -> list[Spec]:
                   "ctr_ptr": "*i64", "part_f_ptr": "*fp32", "part_i_ptr": "*i32", "tab_r": "*fp32",
                   "tab_m": "*fp32", "m_ptr": "*fp32", "inv_s_ptr": "*fp32", "amax_ptr": "*i64",
                   "samples_ptr": "*i64", "sprob_ptr": "*fp32", "beta": "fp32"}
-    from gpu_check import SWEEP   # the LM head configs the GPU run times; the first is the default
+    from gpu_check import SWEEP   # the LM head configs the GPU run times; the first two are the defaults
     for i, cfg in enumerate(SWEEP):
         variants = ((False, False, "statistics"), (True, False, "draws, T = 1"), (True, True, "draws, T != 1"))
-        for draws, tempered, label in variants if i == 0 else variants[:2]:
+        for draws, tempered, label in variants if i < 2 else variants[:2]:
             c = dict(HAS_BIAS=False, BLOCK_M=cfg["BLOCK_M"], BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"],
                      UPCAST=False, HAS_SAMPLES=draws, TEMPERED=tempered)
             specs.append(Spec(f"Triton fused LM head {cfg['BLOCK_M']}x{cfg['BLOCK_N']}x{cfg['BLOCK_K']} "

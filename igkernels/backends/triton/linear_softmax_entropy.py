@@ -200,19 +200,24 @@ def _linear_draw_kernel(
 
 
 def default_config(R: int, V: int, device: torch.device) -> dict:
-    """Tile sizes and slices. On a GPU: 128-wide tensor-core tiles and slices that fill whole
+    """Tile sizes and slices. On a GPU: 256-column tensor-core tiles and slices that fill whole
     waves (``whole_wave_splits``); under the interpreter: the smallest tiles tl.dot takes."""
     if device.type != "cuda":
         block_m, block_n, block_k = 16, 32, 32
         return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=1, num_stages=1,
                     splits=min(3, triton.cdiv(V, block_n)))
-    block_m = 128 if R >= 1024 else 64
-    block_n, block_k = 128, 64
-    # 8 warps at 254-255 registers a thread (benchmarks/gpu_kernel_resources.md): one program per
+    # The fastest of gpu_check.py's sweep on an H200 (bf16, D 4096, V 126464): 128 x 256 tiles,
+    # 3 stages for 2048 rows (4.08 ms, 1.33x the matmul; 128 x 128 was 4.83 ms), 64 x 256 with
+    # 4 stages for 256 rows (0.90 ms, 2.20x; 64 x 128 was 1.15 ms). Wider vocabulary tiles halve
+    # the epilogue's reductions per logit and the tile tables, though ptxas spills more
+    # (benchmarks/gpu_kernel_resources.md).
+    block_m, stages = (128, 3) if R >= 1024 else (64, 4)
+    block_n, block_k = 256, 64
+    # 8 warps at 255 registers a thread (benchmarks/gpu_kernel_resources.md): one program per
     # multiprocessor at a time.
     slots = torch.cuda.get_device_properties(device).multi_processor_count
     splits = whole_wave_splits(triton.cdiv(R, block_m), triton.cdiv(V, block_n), slots)
-    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8, num_stages=3, splits=splits)
+    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8, num_stages=stages, splits=splits)
 
 
 def whole_wave_splits(row_blocks: int, tiles: int, slots: int, max_waves: int = 8) -> int:

@@ -376,20 +376,20 @@ FORCE_SPLIT: int | None = None
 
 
 def _tile(V: int) -> tuple[int, int]:
-    """(BLOCK, num_warps): the whole row when it fits in 2048 columns, else 2048-column tiles
-    with 8 warps: 8 contiguous elements per thread (16-byte loads for bf16/fp16, two for fp32).
+    """(BLOCK, num_warps): the whole row when it fits in 1024 columns, else 1024-column tiles
+    with 4 warps: 8 contiguous elements per thread (16-byte loads for bf16/fp16, two for fp32),
+    about 110 registers a thread (ptxas, sm_90).
 
-    Sizing (ptxas for sm_90): the lane state costs about 12 registers per element held, so
-    8 elements per thread is ~110 registers; 2048 x 8 warps then fits two programs per SM,
-    each with three tiles in flight through the 4-stage cp.async pipeline of the tile loop
-    (about 24 KB of bf16 in flight per SM, what H100/H200 bandwidth x latency asks for),
-    and the per-tile block reductions of one program overlap the other's loads. 4096 x 16
-    warps holds the same bytes in flight but only one program per SM.
+    Measured on an H200 (benchmarks/gpu_check.py's tile sweep, bf16 4096 x 126464): 1024-column
+    tiles with 4 warps 0.406 ms (60% of copy bandwidth), 2048 with 8 warps 0.444 ms, 4096 with 8
+    warps 0.465 ms; with one draw 0.493 / 0.658 / 0.537 ms. Smaller programs keep more rows in
+    flight per SM (each with its tiles in the cp.async pipeline of the tile loop), and a row's
+    per-tile block reductions wait on fewer warps.
     """
     if FORCE_BLOCK is not None:
         block = FORCE_BLOCK
     else:
-        block = min(2048, max(16, triton.next_power_of_2(V)))
+        block = min(1024, max(16, triton.next_power_of_2(V)))
     return block, max(1, min(8, block // 256))
 
 
