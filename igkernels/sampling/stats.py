@@ -10,20 +10,23 @@ from ..ops import TokenStats
 
 class PositionStats(NamedTuple):
     """K1 statistics of the current canvases, dense [B, T] (samples [B, T, S]); meaningful at
-    masked positions only."""
+    masked positions only. The six fields are views of ``buffers``, flat [B * T + 1, ...] with
+    a last row that takes the writes ``adopt`` discards, so adopting is one copy per field."""
     entropy: torch.Tensor
     max_prob: torch.Tensor
     second_prob: torch.Tensor
     argmax: torch.Tensor
     samples: torch.Tensor
     sample_prob: torch.Tensor
+    buffers: tuple[torch.Tensor, ...]
 
     @classmethod
     def zeros(cls, B: int, T: int, S: int, device: torch.device) -> PositionStats:
-        f = torch.zeros(B, T, dtype=torch.float32, device=device)
-        return cls(f, f.clone(), f.clone(), torch.zeros(B, T, dtype=torch.int64, device=device),
-                   torch.zeros(B, T, S, dtype=torch.int64, device=device),
-                   torch.zeros(B, T, S, dtype=torch.float32, device=device))
+        n = B * T + 1
+        f32, i64 = dict(dtype=torch.float32, device=device), dict(dtype=torch.int64, device=device)
+        buffers = (torch.zeros(n, **f32), torch.zeros(n, **f32), torch.zeros(n, **f32), torch.zeros(n, **i64),
+                   torch.zeros(n, S, **i64), torch.zeros(n, S, **f32))
+        return cls(*(b[:B * T].view(B, T, *b.shape[1:]) for b in buffers), buffers)
 
 
 class RowStats(NamedTuple):
@@ -47,17 +50,16 @@ class RowStats(NamedTuple):
 
 
 def adopt(stats: PositionStats, rows: RowStats, seq: torch.Tensor, take: torch.Tensor) -> PositionStats:
-    """New current statistics: the rows of evaluated canvases with ``take[canvas]`` (canvas m
-    belongs to sequence ``seq[m]``) scattered into [B, T]; other positions keep theirs."""
+    """The rows of evaluated canvases with ``take[canvas]`` (canvas m belongs to sequence
+    ``seq[m]``) written into ``stats`` in place (other positions keep theirs); returns it.
+    The caller's previous statistics are gone: the decode loop adopts after their last use."""
     if rows.stats is None:
         return stats
     B, T = stats.entropy.shape
     keep = rows.valid & take[rows.canvas]
     dest = torch.where(keep, seq[rows.canvas] * T + rows.position, B * T)
     st = rows.stats
-    new = []
-    for cur, val in zip(stats, (st.entropy, st.max_prob, st.second_prob, st.argmax, st.samples, st.sample_prob)):
-        flat = torch.cat([cur.reshape(B * T, *cur.shape[2:]), cur.new_zeros(1, *cur.shape[2:])])
-        flat.index_copy_(0, dest, val)
-        new.append(flat[:B * T].reshape(cur.shape))
-    return PositionStats(*new)
+    for buf, val in zip(stats.buffers, (st.entropy, st.max_prob, st.second_prob, st.argmax, st.samples,
+                                        st.sample_prob)):
+        buf.index_copy_(0, dest, val)
+    return stats
