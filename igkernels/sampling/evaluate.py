@@ -44,7 +44,7 @@ from ..models.layers import KVCache
 from ..ops import TokenStats, deferred, linear_softmax_entropy, softmax_entropy
 from .canvas import Canvas
 from .config import DecodeConfig
-from .host import upload
+from .host import upload, upload_all
 from .propose import Proposal
 from .schedule import BYPASS, LOOKAHEAD, PLAIN, HostPlan
 from .stats import RowStats
@@ -146,7 +146,7 @@ class Evaluator:
         """Evaluate the canvases of this step that need a forward (module doc)."""
         seq, cand = self._chosen(host)
         dev = proposal.canvases.device
-        seq_t, cand_t = upload(seq, dev), upload(cand, dev)
+        seq_t, cand_t = upload_all([seq, cand], dev)
         batch = self._batch(proposal.canvases[seq_t, cand_t], seq, host)
         defer = self.defer_draws and (self.max_batch is None or self.max_batch >= len(seq))
         if self.cache is None:
@@ -202,12 +202,13 @@ class Evaluator:
             seqs = host_seq[p.idx]
             groups, first, group = np.unique(seqs, return_index=True, return_inverse=True)
             drawn = p.drawn[first]
-            starts = upload(p.first_row + np.cumsum(p.caps) - p.caps, dev)
-            committed = torch.where(take[upload(p.idx, dev)], starts, 0)
-            start = torch.zeros(len(groups), dtype=torch.int64, device=dev).index_add_(
-                0, upload(group, dev), committed)
             within = np.arange(int(drawn.sum())) - np.repeat(np.cumsum(drawn) - drawn, drawn)
-            sel = start[upload(np.repeat(np.arange(len(groups)), drawn), dev)] + upload(within, dev)
+            starts, idx, group_t, group_of, within = upload_all(
+                [p.first_row + np.cumsum(p.caps) - p.caps, p.idx, group, np.repeat(np.arange(len(groups)), drawn),
+                 within], dev)
+            committed = torch.where(take[idx], starts, 0)
+            start = torch.zeros(len(groups), dtype=torch.int64, device=dev).index_add_(0, group_t, committed)
+            sel = start[group_of] + within
             local = sel - p.first_row
             out_rows, canvas = p.draws.rows[local], rows.canvas[sel]
             with deferred.rows_described(_describer(out_rows, canvas, rows.position[sel], host_seq)):
@@ -250,11 +251,11 @@ class Evaluator:
 
         def forward(lo_, hi_, canvas_rows):
             part = batch.canvases[lo_:hi_]
-            attn = self.canvas.attn[upload(batch.seq[lo_:hi_], part.device)] if self.canvas.padded else None
+            store = upload(batch.seq[lo_:hi_], part.device) if self.canvas.padded or self.cache is not None else None
+            attn = self.canvas.attn[store] if self.canvas.padded else None
             if self.cache is None:
                 out = (self.adapter.forward_hidden if self.head is not None else self.adapter.forward)(part, attn)
             else:
-                store = upload(batch.seq[lo_:hi_], part.device)
                 hidden = self.adapter.model.hidden_states(part, attn, self.cache, store)
                 out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
             return out, lambda canvas, position: canvas_rows(canvas) * T + (position - shift).clamp(min=0)
@@ -286,7 +287,8 @@ class Evaluator:
         assert not defer or chunk >= M, "deferred draws need the batch in one forward"
         draws = None
         pos = torch.arange(T, device=dev)
-        inside = (pos >= upload(batch.lo, dev)[:, None]) & (pos < upload(batch.hi, dev)[:, None])
+        lo_t, hi_t = upload_all([batch.lo, batch.hi], dev)
+        inside = (pos >= lo_t[:, None]) & (pos < hi_t[:, None])
         masked = (batch.canvases == self.mask_id) & inside
         parts = []
         for lo in range(0, M, chunk):
@@ -295,18 +297,18 @@ class Evaluator:
             R = int(cap.sum())
             if R == 0:
                 continue
-            start = upload(np.cumsum(cap) - cap, dev)
+            start, position, canvas, chunk_seq = upload_all(
+                [np.cumsum(cap) - cap, np.repeat(batch.lo[lo:hi], cap), np.repeat(np.arange(hi - lo), cap),
+                 batch.seq[lo:hi]], dev)
             m = masked[lo:hi]
             slot = torch.where(m, start[:, None] + m.cumsum(1) - 1, R)
-            position = upload(np.repeat(batch.lo[lo:hi], cap), dev)
             position = torch.cat([position, position.new_zeros(1)]).scatter(0, slot.reshape(-1), pos.repeat(hi - lo))
             valid = torch.zeros(R + 1, dtype=torch.bool, device=dev).scatter(0, slot.reshape(-1), m.reshape(-1))
-            canvas = upload(np.repeat(np.arange(hi - lo), cap), dev)
             position, valid = position[:R], valid[:R]
             out, row_of = forward(lo, hi, lambda c: c)
             self.num_forward += 1
             self._adjust(out)
-            keys = self.canvas.seeds[upload(batch.seq[lo:hi], dev)][canvas] * 2 ** 24 + position
+            keys = self.canvas.seeds[chunk_seq][canvas] * 2 ** 24 + position
             rows = row_of(canvas, position)
             with deferred.rows_described(_describer(rows, canvas + lo, position, batch.seq)):
                 stats = self._k1(out, rows, keys, offset, 0 if defer else self.strategy.num_samples)
@@ -372,21 +374,19 @@ class _Window(NamedTuple):
         src[group, slot] = np.where(i < (batch.hi - start)[:, None], start[:, None] + i, -1)
         canvas_of = np.zeros((G, C), dtype=np.int64)
         canvas_of[group, slot] = np.arange(len(seq))
-        live = upload((src >= 0).reshape(G, L), dev, torch.bool)
-        pos = upload(np.maximum(src, 0).reshape(G, L), dev)
-        which = upload(np.repeat(canvas_of, width, axis=1), dev)
+        src_t, which, lo, hi, lengths, rows, group_t, slot_t, start_t = upload_all(
+            [src.reshape(G, L), np.repeat(canvas_of, width, axis=1), start[first], batch.hi[first],
+             np.asarray(canvas.lengths)[groups], groups, group, slot, start], dev)
+        live, pos = src_t >= 0, src_t.clamp(min=0)
         ids = torch.where(live, batch.canvases[which, pos], pad)
         # keys: a query sees the cached positions outside its sequence's window, and its own slot
         t = torch.arange(T, device=dev)
-        lo, hi = upload(start[first], dev), upload(batch.hi[first], dev)
-        lengths = upload(np.asarray(canvas.lengths)[groups], dev)
         cached = (t < lo[:, None]) | ((t >= hi[:, None]) & (t < lengths[:, None]) if suffix else False)
         slots = torch.arange(L, device=dev) // width
         own = (slots[:, None] == slots[None, :]) & live[:, None, :]
         own = own | torch.eye(L, dtype=torch.bool, device=dev)
         mask = torch.cat([cached[:, None, None, :].expand(G, 1, L, T), own[:, None]], dim=-1)
-        return cls(ids, pos, mask, upload(groups, dev), upload(group, dev), upload(slot, dev), upload(start, dev),
-                   width, L)
+        return cls(ids, pos, mask, rows, group_t, slot_t, start_t, width, L)
 
     def row(self, canvas: torch.Tensor, position: torch.Tensor, shift: int) -> torch.Tensor:
         """Flat row index into the packed output [G * L, ...] predicting ``position`` of ``canvas``."""
@@ -422,7 +422,7 @@ def uncertainty(rows: RowStats, M: int, batch: _Batch) -> torch.Tensor:
     dev = rows.canvas.device
     if rows.stats is None:
         return torch.zeros(M, dtype=torch.float32, device=dev)
-    u_lo, u_hi = upload(batch.u_lo, dev)[rows.canvas], upload(batch.u_hi, dev)[rows.canvas]
+    u_lo, u_hi = (b[rows.canvas] for b in upload_all([batch.u_lo, batch.u_hi], dev))
     w = (rows.valid & (rows.position >= u_lo) & (rows.position < u_hi)).float()
     total = torch.zeros(M, dtype=torch.float32, device=dev).index_add_(0, rows.canvas, rows.stats.entropy * w)
     count = torch.zeros(M, dtype=torch.float32, device=dev).index_add_(0, rows.canvas, w)

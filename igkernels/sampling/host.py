@@ -16,3 +16,16 @@ def upload(a: np.ndarray | list, device: torch.device, dtype: torch.dtype = torc
     if device.type == "cpu":
         return t
     return t.pin_memory().to(device, non_blocking=True)
+
+
+def upload_all(arrays: list, device: torch.device) -> list[torch.Tensor]:
+    """Several int64 host arrays on ``device`` in one copy: each a view, in its array's shape,
+    of one uploaded buffer (a step's bookkeeping would otherwise cost a pinned copy per array).
+    The views share storage: never write to them in place."""
+    arrays = [np.asarray(a, dtype=np.int64) for a in arrays]
+    flat = upload(np.concatenate([a.reshape(-1) for a in arrays]), device)
+    out, at = [], 0
+    for a in arrays:
+        out.append(flat[at:at + a.size].view(a.shape))
+        at += a.size
+    return out
