@@ -268,13 +268,14 @@ class Bench:
                 sampler_per_step_ms=rest / steps, sampler_share=rest / total,
                 scaled_share=rest / (rest + ms["head"] + scale * ms["decoder"]))
             self.write()
-        out["profile"] = self.profile_decode(sampler, prompt, dict(args, max_new_tokens=block, steps=block,
-                                                                    cache="dual", temperature=0.7, fuse_lm_head=False))
+        out["profile"] = {cache: self.profile_decode(sampler, prompt, dict(
+            args, max_new_tokens=block, steps=block, cache=cache, temperature=0.7, fuse_lm_head=False))
+            for cache in ("none", "dual")}
         return out
 
     def profile_decode(self, sampler, prompt: list[int], args: dict) -> dict:
         """``torch.profiler`` over one block's decode: the top ops by device and by host time go
-        to a text file beside the JSON; kernel launches and device-to-host copies per step."""
+        to a text file beside the JSON; kernel launches, memory copies and stream syncs per step."""
         from torch.profiler import ProfilerActivity, profile
         activities = [ProfilerActivity.CPU] + ([] if self.dry else [ProfilerActivity.CUDA])
         sampler.generate([prompt], **args)
@@ -286,8 +287,9 @@ class Bench:
         text = [f"one block's decode: {args}"]
         for key in ("self_cpu_time_total",) + (() if self.dry else ("self_device_time_total",)):
             text += [f"--- sorted by {key}", events.table(sort_by=key, row_limit=30, max_name_column_width=60)]
+        suffix = f".profile_{args['cache']}.txt"
         for path in self.paths:
-            path.with_suffix(".profile.txt").write_text("\n".join(text))
+            path.with_suffix(suffix).write_text("\n".join(text))
         steps = args["steps"]
         count = {e.key: e.count for e in events}
         launches = sum(n for k, n in count.items() if k in ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx"))
@@ -295,7 +297,7 @@ class Bench:
         syncs = sum(n for k, n in count.items() if k in ("cudaStreamSynchronize", "cudaDeviceSynchronize",
                                                           "cudaEventSynchronize"))
         return dict(steps=steps, launches_per_step=launches / steps, memcpy_per_step=copies / steps,
-                    syncs_per_step=syncs / steps, file=str(self.paths[0].with_suffix(".profile.txt")))
+                    syncs_per_step=syncs / steps, file=str(self.paths[0].with_suffix(suffix)))
 
 
 def _run_name(cache: str, temperature: float, fused: bool) -> str:
@@ -447,10 +449,10 @@ def table(res: dict) -> str:
             lines.append(f"  {name:<28}{t['tokens_per_s']:>7.1f} tok/s {t['per_step_ms']:>7.2f} ms/step = decoder "
                          f"{t['decoder_per_step_ms']:.2f} + head {t['head_per_step_ms']:.2f} + sampler "
                          f"{t['sampler_per_step_ms']:.2f} ({t['steps']} steps, {t['lookahead_steps']} lookahead)")
-        if "profile" in s:
-            p = s["profile"]
-            lines.append(f"  profiled block: {p['launches_per_step']:.0f} kernel launches, {p['memcpy_per_step']:.1f} "
-                         f"memcpy, {p['syncs_per_step']:.1f} stream syncs per step ({p['file']})")
+        for cache, p in s.get("profile", {}).items():
+            lines.append(f"  profiled block, cache={cache} T=0.7: {p['launches_per_step']:.0f} kernel launches, "
+                         f"{p['memcpy_per_step']:.1f} memcpy, {p['syncs_per_step']:.1f} stream syncs per step "
+                         f"({p['file']})")
     for name, err in res["errors"].items():
         lines.append(f"ERROR in {name}: {err}")
     lines.append("targets (issue 4):")

@@ -19,4 +19,5 @@ def test_gpu_check_without_a_gpu():
                           env=dict(env, PYTHON=sys.executable), timeout=900)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "the benchmark script's dry run on the CPU passed" in proc.stdout, proc.stderr[-3000:]
+    assert "the ncu target script's dry run on the CPU passed" in proc.stdout, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("no CUDA GPU found: torch ")
