@@ -61,7 +61,7 @@ SWEEP = [  # LM head tile configs tried on a GPU; the first two are the defaults
     dict(BLOCK_M=256, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
     dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=64, num_warps=4, num_stages=4),
 ]
-K1_TILES = (1024, 2048, 4096)   # Triton K1 vocabulary tiles tried on a GPU (the default: 2048)
+K1_TILES = (1024, 2048, 4096)   # Triton K1 vocabulary tiles tried on a GPU (the default: 1024)
 OP_SECTIONS = ("softmax_entropy_bf16", "softmax_entropy_bf16_sampled", "softmax_entropy_bf16_few_rows",
                "state_uncertainty_lookahead", "sample_candidates")
 

@@ -249,9 +249,8 @@ class Evaluator:
         T = batch.canvases.shape[1]
         shift = self.adapter.shift
 
-        def forward(lo_, hi_, canvas_rows):
+        def forward(lo_, hi_, store, canvas_rows):
             part = batch.canvases[lo_:hi_]
-            store = upload(batch.seq[lo_:hi_], part.device) if self.canvas.padded or self.cache is not None else None
             attn = self.canvas.attn[store] if self.canvas.padded else None
             if self.cache is None:
                 out = (self.adapter.forward_hidden if self.head is not None else self.adapter.forward)(part, attn)
@@ -265,7 +264,7 @@ class Evaluator:
         """Each canvas's window only, against its sequence's cached keys (module doc)."""
         shift = self.adapter.shift
 
-        def forward(lo_, hi_, canvas_rows):
+        def forward(lo_, hi_, _seq, canvas_rows):   # the window's cache rows come from its packing
             w = _Window.pack(batch.part(np.arange(lo_, hi_)), shift, self.adapter.sees_cached_suffix(self.mode),
                              self.canvas, self.adapter.pad_id or 0)
             hidden = self.adapter.model.window_states(w.ids, w.positions, w.mask, self.cache, w.rows)
@@ -279,7 +278,8 @@ class Evaluator:
 
         ``caps`` bounds each canvas's masked count; rows are laid out with that capacity and
         filler rows (valid False) re-read the canvas's first computed row. One forward and one
-        K1 call per chunk of ``max_forward_batch`` canvases.
+        K1 call per chunk of ``max_forward_batch`` canvases: ``forward(lo, hi, seq, canvas_rows)``
+        runs canvases [lo, hi) of the batch, ``seq`` their sequences on the device.
         """
         M, T = batch.canvases.shape
         dev = batch.canvases.device
@@ -305,7 +305,7 @@ class Evaluator:
             position = torch.cat([position, position.new_zeros(1)]).scatter(0, slot.reshape(-1), pos.repeat(hi - lo))
             valid = torch.zeros(R + 1, dtype=torch.bool, device=dev).scatter(0, slot.reshape(-1), m.reshape(-1))
             position, valid = position[:R], valid[:R]
-            out, row_of = forward(lo, hi, lambda c: c)
+            out, row_of = forward(lo, hi, chunk_seq, lambda c: c)
             self.num_forward += 1
             self._adjust(out)
             keys = self.canvas.seeds[chunk_seq][canvas] * 2 ** 24 + position

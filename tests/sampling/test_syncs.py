@@ -172,4 +172,3 @@ def test_tiled_head_reads_nothing_on_the_host(temperature):
     with counter:
         tiled_head.linear_softmax_entropy(h, rows, w, None, keys, rows, 3, temperature, 11)
     assert counter.calls == []
-
