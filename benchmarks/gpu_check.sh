@@ -74,7 +74,7 @@ start=$(date +%s)
 # backends' own tests and the one-host-sync-per-step check. The CPU-device cases ("cpu-" ids) and
 # test_compile.py (CPU tensors only; inductor's C++ build alone takes a minute) are CI's. Failures are
 # listed, not fatal: the benchmarks run regardless, GPU time being scarce.
-# pytest-xdist, where installed, spreads the tests (and their Triton compiles) over 8 processes;
+# pytest-xdist, where installed, spreads the tests (and their Triton compiles) over 12 processes;
 # SIGINT at the time limit still prints the failures so far.
 parallel=()
 if "$PY" -c 'import xdist' 2>/dev/null; then parallel=(-n 12); fi
