@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "cephes.h"
+#include "simd_exp.h"
 
 struct Avx2 {
     static constexpr int W = 8;
@@ -33,7 +33,6 @@ struct Avx2 {
     static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-    static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
     static F max(F a, F b) { return _mm256_max_ps(a, b); }
     static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
     static F blend(M m, F a, F b) { return _mm256_blendv_ps(a, b, m); }
@@ -56,15 +55,16 @@ struct Avx2 {
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
-    // exp(x) for x in [-110, 0] (cephes.h). n = round(x / ln 2) by adding 1.5 * 2^23, which
+    // exp(x) for x in [-110, 0] (simd_exp.h). n = round(x log2 e) by adding 1.5 * 2^23, which
     // leaves n + 0x4B400000 in the sum's bits; those bits less 0x4B400000 - 127 are 2^n's
     // exponent field, valid for n >= -126: below, it is clamped to 0 (2^n = +0), so results
     // under exp(-87.3) (subnormal) are flushed to 0, which the sums cannot notice next to the
     // row maximum's 1, and kMinExp gives exactly 0. NaN stays NaN.
     static F exp_clamped(F x) {
-        const F magic = _mm256_set1_ps(12582912.0f);
-        const F sum = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::cephes::kLog2e), magic);
-        const F y = igk::cephes::exp_mantissa<Avx2>(x, _mm256_sub_ps(sum, magic));
+        const F magic = _mm256_set1_ps(12582912.0f), log2e = _mm256_set1_ps(igk::simd_exp::kLog2e);
+        const F sum = _mm256_fmadd_ps(x, log2e, magic);
+        const F r = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::simd_exp::kLog2eLo), _mm256_fmsub_ps(x, log2e, _mm256_sub_ps(sum, magic)));
+        const F y = igk::simd_exp::exp2_fraction<Avx2>(r);
         const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x4B400000 - 127));
         const __m256i bits = _mm256_slli_epi32(_mm256_max_epi32(e, _mm256_setzero_si256()), 23);
         return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
