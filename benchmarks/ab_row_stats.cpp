@@ -1,0 +1,57 @@
+// Side-by-side timing of the CPU K1 kernel of several builds in one process: each build's
+// kernel library is loaded with dlopen and the builds are called in turn on the same bf16
+// [R, 126464] logits (normal x 3), so a noisy machine slows them alike; prints each build's
+// median and its median per-call ratio to the first. Build a kernel library per commit, then:
+//
+//   cmake --build BUILD --target igk_cpu
+//   g++ -shared -o /tmp/k1_HEAD.so -Wl,--whole-archive BUILD/libigk_cpu.a -Wl,--no-whole-archive -fopenmp
+//   g++ -O2 -std=c++17 -Icsrc/common -Icsrc -o /tmp/ab benchmarks/ab_row_stats.cpp -ldl
+//   [R=512] /tmp/ab REPS S TEMPERATURE /tmp/k1_PARENT.so /tmp/k1_HEAD.so
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+#include <vector>
+#include <random>
+#include <chrono>
+#include <algorithm>
+#include <string.h>
+#include "cpu/softmax_entropy.h"
+typedef int64_t (*Fn)(const void*, igk::Dtype, int64_t, int64_t, const int64_t*, int64_t, const int64_t*, int64_t,
+                      const int64_t*, int64_t, double, uint32_t, const igk::RowOutputs&, int);
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    fprintf(stderr, "usage: %s REPS S TEMPERATURE LIB.so...\n", argv[0]);
+    return 2;
+  }
+  int reps = atoi(argv[1]); int S = atoi(argv[2]); double T = atof(argv[3]);
+  std::vector<Fn> fns;
+  for (int i = 4; i < argc; ++i) {
+    void* h = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) { printf("%s\n", dlerror()); return 1; }
+    fns.push_back((Fn)dlsym(h, "_ZN3igk15softmax_entropyEPKvNS_5DtypeEllPKllS4_lS4_ldjRKNS_10RowOutputsEi"));
+    if (!fns.back()) { printf("no sym in %s\n", argv[i]); return 1; }
+  }
+  const int64_t R = getenv("R") ? atoi(getenv("R")) : 512, V = 126464;
+  std::vector<uint16_t> x(R * V);
+  std::mt19937 g(0); std::normal_distribution<float> nd(0, 3);
+  for (auto& v : x) { float f = nd(g); uint32_t b; memcpy(&b, &f, 4); v = (uint16_t)(b >> 16); }
+  std::vector<float> ent(R), lse(R), mp(R), sp(R), spr(R * (S ? S : 1)); std::vector<int64_t> am(R), smp(R * (S ? S : 1));
+  igk::RowOutputs out{ent.data(), lse.data(), mp.data(), am.data(), sp.data(), S ? smp.data() : nullptr, S ? spr.data() : nullptr};
+  std::vector<std::vector<double>> t(fns.size());
+  for (int r = 0; r < reps; ++r) {
+    for (size_t k = 0; k < fns.size(); ++k) {
+      auto a = std::chrono::steady_clock::now();
+      fns[k](x.data(), igk::Dtype::BF16, V, R, nullptr, V, nullptr, 1, nullptr, S, T, 0, out, 2);
+      auto b = std::chrono::steady_clock::now();
+      t[k].push_back(std::chrono::duration<double, std::milli>(b - a).count());
+    }
+  }
+  for (size_t k = 0; k < fns.size(); ++k) {
+    auto v = t[k]; std::sort(v.begin(), v.end());
+    printf("%-28s median %.2f ms  min %.2f", argv[4 + k], v[v.size() / 2], v[0]);
+    if (k) { std::vector<double> rr; for (int r = 0; r < reps; ++r) rr.push_back(t[k][r] / t[0][r]); std::sort(rr.begin(), rr.end()); printf("  ratio to first: median %.3f", rr[rr.size()/2]); }
+    printf("\n");
+  }
+}
