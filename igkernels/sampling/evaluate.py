@@ -249,7 +249,7 @@ class Evaluator:
         T = batch.canvases.shape[1]
         shift = self.adapter.shift
 
-        def forward(lo_, hi_, store, canvas_rows):
+        def forward(lo_, hi_, store):
             part = batch.canvases[lo_:hi_]
             attn = self.canvas.attn[store] if self.canvas.padded else None
             if self.cache is None:
@@ -257,19 +257,19 @@ class Evaluator:
             else:
                 hidden = self.adapter.model.hidden_states(part, attn, self.cache, store)
                 out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
-            return out, lambda canvas, position: canvas_rows(canvas) * T + (position - shift).clamp(min=0)
+            return out, lambda canvas, position: canvas * T + (position - shift).clamp(min=0)
         return self._rows(batch, offset, forward, defer)
 
     def windowed(self, batch: _Batch, offset: int, defer: bool) -> tuple[RowStats, _Draws | None]:
         """Each canvas's window only, against its sequence's cached keys (module doc)."""
         shift = self.adapter.shift
 
-        def forward(lo_, hi_, _seq, canvas_rows):   # the window's cache rows come from its packing
+        def forward(lo_, hi_, _seq):   # the window's cache rows come from its packing
             w = _Window.pack(batch.part(np.arange(lo_, hi_)), shift, self.adapter.sees_cached_suffix(self.mode),
                              self.canvas, self.adapter.pad_id or 0)
             hidden = self.adapter.model.window_states(w.ids, w.positions, w.mask, self.cache, w.rows)
             out = hidden if self.head is not None else self.adapter.model.get_output_embeddings()(hidden)
-            return out, lambda canvas, position: w.row(canvas_rows(canvas), position, shift)
+            return out, lambda canvas, position: w.row(canvas, position, shift)
         return self._rows(batch, offset, forward, defer)
 
     def _rows(self, batch: _Batch, offset: int, forward: Callable, defer: bool) -> tuple[RowStats, _Draws | None]:
@@ -278,8 +278,9 @@ class Evaluator:
 
         ``caps`` bounds each canvas's masked count; rows are laid out with that capacity and
         filler rows (valid False) re-read the canvas's first computed row. One forward and one
-        K1 call per chunk of ``max_forward_batch`` canvases: ``forward(lo, hi, seq, canvas_rows)``
-        runs canvases [lo, hi) of the batch, ``seq`` their sequences on the device.
+        K1 call per chunk of ``max_forward_batch`` canvases: ``forward(lo, hi, seq)`` runs canvases
+        [lo, hi) of the batch, ``seq`` their sequences on the device, and returns its output and
+        ``row_of(canvas, position)``, the output rows of those canvases (numbered from lo).
         """
         M, T = batch.canvases.shape
         dev = batch.canvases.device
@@ -305,7 +306,7 @@ class Evaluator:
             position = torch.cat([position, position.new_zeros(1)]).scatter(0, slot.reshape(-1), pos.repeat(hi - lo))
             valid = torch.zeros(R + 1, dtype=torch.bool, device=dev).scatter(0, slot.reshape(-1), m.reshape(-1))
             position, valid = position[:R], valid[:R]
-            out, row_of = forward(lo, hi, chunk_seq, lambda c: c)
+            out, row_of = forward(lo, hi, chunk_seq)
             self.num_forward += 1
             self._adjust(out)
             keys = self.canvas.seeds[chunk_seq][canvas] * 2 ** 24 + position
