@@ -63,7 +63,8 @@ struct Avx2 {
     static F exp_clamped(F x) {
         const F magic = _mm256_set1_ps(12582912.0f), log2e = _mm256_set1_ps(igk::simd_exp::kLog2e);
         const F sum = _mm256_fmadd_ps(x, log2e, magic);
-        const F r = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::simd_exp::kLog2eLo), _mm256_fmsub_ps(x, log2e, _mm256_sub_ps(sum, magic)));
+        const F n = _mm256_sub_ps(sum, magic);
+        const F r = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::simd_exp::kLog2eLo), _mm256_fmsub_ps(x, log2e, n));
         const F y = igk::simd_exp::exp2_fraction<Avx2>(r);
         const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x4B400000 - 127));
         const __m256i bits = _mm256_slli_epi32(_mm256_max_epi32(e, _mm256_setzero_si256()), 23);
