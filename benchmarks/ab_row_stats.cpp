@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <math.h>
 #include <vector>
 #include <random>
 #include <chrono>

@@ -33,6 +33,7 @@ struct Avx2 {
     static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+    static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
     static F max(F a, F b) { return _mm256_max_ps(a, b); }
     static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
     static F blend(M m, F a, F b) { return _mm256_blendv_ps(a, b, m); }
@@ -63,9 +64,7 @@ struct Avx2 {
     static F exp_clamped(F x) {
         const F magic = _mm256_set1_ps(12582912.0f), log2e = _mm256_set1_ps(igk::simd_exp::kLog2e);
         const F sum = _mm256_fmadd_ps(x, log2e, magic);
-        const F n = _mm256_sub_ps(sum, magic);
-        const F r = _mm256_fmadd_ps(x, _mm256_set1_ps(igk::simd_exp::kLog2eLo), _mm256_fmsub_ps(x, log2e, n));
-        const F y = igk::simd_exp::exp2_fraction<Avx2>(r);
+        const F y = igk::simd_exp::exp_mantissa<Avx2>(x, _mm256_sub_ps(sum, magic));
         const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x4B400000 - 127));
         const __m256i bits = _mm256_slli_epi32(_mm256_max_epi32(e, _mm256_setzero_si256()), 23);
         return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));

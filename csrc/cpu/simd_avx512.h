@@ -33,6 +33,7 @@ struct Avx512 {
     static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
     static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+    static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
     static F max(F a, F b) { return _mm512_max_ps(a, b); }
     static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
     static F blend(M m, F a, F b) { return _mm512_mask_blend_ps(m, a, b); }
@@ -59,7 +60,6 @@ struct Avx512 {
     static F exp_clamped(F x) {
         const F log2e = _mm512_set1_ps(igk::simd_exp::kLog2e);
         const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const F r = _mm512_fmadd_ps(x, _mm512_set1_ps(igk::simd_exp::kLog2eLo), _mm512_fmsub_ps(x, log2e, n));
-        return _mm512_scalef_ps(igk::simd_exp::exp2_fraction<Avx512>(r), n);
+        return _mm512_scalef_ps(igk::simd_exp::exp_mantissa<Avx512>(x, n), n);
     }
 };

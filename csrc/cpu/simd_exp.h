@@ -1,6 +1,6 @@
 // expf for SIMD, written once over a SIMD traits type X (simd_avx2.h, simd_avx512.h): X
-// supplies set1, mul and fmadd (a * b + c). Rounding to an integer n, the reduction and
-// scaling by 2^n stay in the traits: each instruction set does them its own way.
+// supplies set1, mul, fmadd (a * b + c) and fmsub (a * b - c). Rounding x log2 e to an integer
+// n and scaling by 2^n stay in the traits: each instruction set does them its own way.
 //
 // exp(x) = 2^n 2^r with n = round(x log2 e) and r = x log2 e - n in [-1/2, 1/2], formed by
 // FMAs (the product is not rounded before the subtraction; log2 e in two parts, so r stays
@@ -19,10 +19,11 @@ namespace simd_exp {
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLog2eLo = 1.925963e-08f;  // log2 e - kLog2e
 
-// 2^r for |r| <= 1/2.
+// 2^(x log2 e - n) for an integer-valued n = round(x log2 e); the caller scales by 2^n.
 template <class X>
-typename X::F exp2_fraction(typename X::F r) {
+typename X::F exp_mantissa(typename X::F x, typename X::F n) {
     using F = typename X::F;
+    const F r = X::fmadd(x, X::set1(kLog2eLo), X::fmsub(x, X::set1(kLog2e), n));
     const F r2 = X::mul(r, r);
     const F a = X::fmadd(X::set1(0.6931472f), r, X::set1(1.0f));
     const F b = X::fmadd(X::set1(0.055503324f), r, X::set1(0.24022648f));
