@@ -56,17 +56,19 @@ struct Avx2 {
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
-    // exp(x) for x in [-110, 0] (simd_exp.h). n = round(x log2 e) by adding 1.5 * 2^23, which
-    // leaves n + 0x4B400000 in the sum's bits; those bits less 0x4B400000 - 127 are 2^n's
-    // exponent field, valid for n >= -126: below, it is clamped to 0 (2^n = +0), so results
-    // under exp(-87.3) (subnormal) are flushed to 0, which the sums cannot notice next to the
-    // row maximum's 1, and kMinExp gives exactly 0. NaN stays NaN.
-    static F exp_clamped(F x) {
-        const F magic = _mm256_set1_ps(12582912.0f), log2e = _mm256_set1_ps(igk::simd_exp::kLog2e);
-        const F sum = _mm256_fmadd_ps(x, log2e, magic);
-        const F y = igk::simd_exp::exp_mantissa<Avx2>(x, _mm256_sub_ps(sum, magic));
-        const __m256i e = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x4B400000 - 127));
-        const __m256i bits = _mm256_slli_epi32(_mm256_max_epi32(e, _mm256_setzero_si256()), 23);
-        return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+    // 2^(j/8) for j in each lane's low 3 bits.
+    static F lookup(const float* table, F sum) {
+        return _mm256_permutevar8x32_ps(_mm256_load_ps(table), _mm256_castps_si256(sum));
     }
+    // y 2^floor(n) from the bits of sum = n + 1.5 * 2^20: they less those of 1.5 * 2^20 are
+    // 8n, so (8n + 8 * 127) >> 3 is 2^floor(n)'s exponent field, valid for floor(n) >= -126;
+    // below, it is clamped to 0 (2^floor(n) = +0): results under exp(-87.3) (subnormal) are
+    // flushed to 0, which the sums cannot notice next to the row maximum's 1, and kMinExp
+    // gives exactly 0.
+    static F scale(F y, F, F sum) {
+        const __m256i n8 = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x49C00000 - 8 * 127));
+        const __m256i e = _mm256_max_epi32(_mm256_srai_epi32(n8, 3), _mm256_setzero_si256());
+        return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
+    }
+    static F exp_clamped(F x) { return igk::simd_exp::exp<Avx2>(x); }
 };

@@ -55,11 +55,11 @@ struct Avx512 {
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }
-    // exp(x) for x in [-110, 0] (simd_exp.h), 2^n by scalef, which underflows to exactly 0
-    // below about -103.9.
-    static F exp_clamped(F x) {
-        const F log2e = _mm512_set1_ps(igk::simd_exp::kLog2e);
-        const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        return _mm512_scalef_ps(igk::simd_exp::exp_mantissa<Avx512>(x, n), n);
+    // 2^(j/16) for j in each lane's low 4 bits.
+    static F lookup(const float* table, F sum) {
+        return _mm512_permutexvar_ps(_mm512_castps_si512(sum), _mm512_load_ps(table));
     }
+    // y 2^floor(n) (scalef floors its exponent), which underflows to exactly 0 below about 2^-149.
+    static F scale(F y, F n, F) { return _mm512_scalef_ps(y, n); }
+    static F exp_clamped(F x) { return igk::simd_exp::exp<Avx512>(x); }
 };
