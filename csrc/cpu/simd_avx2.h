@@ -49,9 +49,20 @@ struct Avx2 {
         acc.lo = _mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
         acc.hi = _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
     }
-    static void store_wide(double* p, const Wide& acc) {
-        _mm256_storeu_pd(p, acc.lo);
-        _mm256_storeu_pd(p + 4, acc.hi);
+    // acc += c * x, x widened to double.
+    static void widen_fma(Wide& acc, const Wide& c, F x) {
+        acc.lo = _mm256_fmadd_pd(c.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)), acc.lo);
+        acc.hi = _mm256_fmadd_pd(c.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), acc.hi);
+    }
+    static double wide_sum(const Wide& acc) {
+        const __m256d s = _mm256_add_pd(acc.lo, acc.hi);
+        const __m128d v = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+        return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
+    }
+    static float max_lane(F x) {
+        __m128 v = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+        v = _mm_max_ps(v, _mm_movehl_ps(v, v));
+        return _mm_cvtss_f32(_mm_max_ss(v, _mm_movehdup_ps(v)));
     }
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }

@@ -48,10 +48,13 @@ struct Avx512 {
         acc.lo = _mm512_add_pd(acc.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
         acc.hi = _mm512_add_pd(acc.hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
     }
-    static void store_wide(double* p, const Wide& acc) {
-        _mm512_storeu_pd(p, acc.lo);
-        _mm512_storeu_pd(p + 8, acc.hi);
+    // acc += c * x, x widened to double.
+    static void widen_fma(Wide& acc, const Wide& c, F x) {
+        acc.lo = _mm512_fmadd_pd(c.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)), acc.lo);
+        acc.hi = _mm512_fmadd_pd(c.hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), acc.hi);
     }
+    static double wide_sum(const Wide& acc) { return _mm512_reduce_add_pd(_mm512_add_pd(acc.lo, acc.hi)); }
+    static float max_lane(F x) { return _mm512_reduce_max_ps(x); }
     static M mask_none() { return 0; }
     static M mask_or(M a, M b) { return a | b; }
     static bool any(M m) { return m != 0; }

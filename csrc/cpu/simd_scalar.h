@@ -28,7 +28,9 @@ struct Scalar {
     static F exp_clamped(F x) { return expf(x); }
     static Wide wide_zero() { return 0.0; }
     static void widen_add(Wide& acc, F x) { acc += x; }
-    static void store_wide(double* p, Wide acc) { *p = acc; }
+    static void widen_fma(Wide& acc, Wide c, F x) { acc += c * x; }
+    static double wide_sum(Wide acc) { return acc; }
+    static float max_lane(F x) { return x; }
     static M gt(F a, F b) { return a > b; }
     static F blend(M m, F a, F b) { return m ? b : a; }
     static Idx blend_idx(M m, Idx a, Idx b) { return m ? b : a; }
