@@ -1,12 +1,14 @@
 // Side-by-side timing of the CPU K1 kernel of several builds in one process: each build's
 // kernel library is loaded with dlopen and the builds are called in turn on the same bf16
 // [R, 126464] logits (normal x 3), so a noisy machine slows them alike; prints each build's
-// median and its median per-call ratio to the first. Build a kernel library per commit, then:
+// median and its median per-call ratio to the first. R, V (default 512, 126464) and
+// DTYPE=f32 (default bf16) in the environment change the logits. Build a kernel library per
+// commit, then:
 //
 //   cmake --build BUILD --target igk_cpu
 //   g++ -shared -o /tmp/k1_HEAD.so -Wl,--whole-archive BUILD/libigk_cpu.a -Wl,--no-whole-archive -fopenmp
 //   g++ -O2 -std=c++17 -Icsrc/common -Icsrc -o /tmp/ab benchmarks/ab_row_stats.cpp -ldl
-//   [R=512] /tmp/ab REPS S TEMPERATURE /tmp/k1_PARENT.so /tmp/k1_HEAD.so
+//   [R=512] [V=126464] [DTYPE=f32] /tmp/ab REPS S TEMPERATURE /tmp/k1_PARENT.so /tmp/k1_HEAD.so
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -32,17 +34,22 @@ int main(int argc, char** argv) {
     fns.push_back((Fn)dlsym(h, "_ZN3igk15softmax_entropyEPKvNS_5DtypeEllPKllS4_lS4_ldjRKNS_10RowOutputsEi"));
     if (!fns.back()) { printf("no sym in %s\n", argv[i]); return 1; }
   }
-  const int64_t R = getenv("R") ? atoi(getenv("R")) : 512, V = 126464;
-  std::vector<uint16_t> x(R * V);
+  const int64_t R = getenv("R") ? atoi(getenv("R")) : 512, V = getenv("V") ? atoi(getenv("V")) : 126464;
+  const bool f32 = getenv("DTYPE") && strcmp(getenv("DTYPE"), "f32") == 0;
+  std::vector<uint16_t> x(R * V * (f32 ? 2 : 1));
   std::mt19937 g(0); std::normal_distribution<float> nd(0, 3);
-  for (auto& v : x) { float f = nd(g); uint32_t b; memcpy(&b, &f, 4); v = (uint16_t)(b >> 16); }
+  for (int64_t i = 0; i < R * V; ++i) {
+    float f = nd(g);
+    if (f32) { memcpy(&x[2 * i], &f, 4); continue; }
+    uint32_t b; memcpy(&b, &f, 4); x[i] = (uint16_t)(b >> 16);
+  }
   std::vector<float> ent(R), lse(R), mp(R), sp(R), spr(R * (S ? S : 1)); std::vector<int64_t> am(R), smp(R * (S ? S : 1));
   igk::RowOutputs out{ent.data(), lse.data(), mp.data(), am.data(), sp.data(), S ? smp.data() : nullptr, S ? spr.data() : nullptr};
   std::vector<std::vector<double>> t(fns.size());
   for (int r = 0; r < reps; ++r) {
     for (size_t k = 0; k < fns.size(); ++k) {
       auto a = std::chrono::steady_clock::now();
-      fns[k](x.data(), igk::Dtype::BF16, V, R, nullptr, V, nullptr, 1, nullptr, S, T, 0, out, 2);
+      fns[k](x.data(), f32 ? igk::Dtype::F32 : igk::Dtype::BF16, V, R, nullptr, V, nullptr, 1, nullptr, S, T, 0, out, 2);
       auto b = std::chrono::steady_clock::now();
       t[k].push_back(std::chrono::duration<double, std::milli>(b - a).count());
     }
