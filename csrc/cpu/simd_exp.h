@@ -11,8 +11,8 @@
 // W = 16, 3.0e-8 at W = 8), added to the table entry last. Max error on [-87, 0] against libm
 // (every 7th float): 0.99 ulp (W = 16), 1.17 ulp (W = 8).
 // Why this form: the statistics' pass is bound by the FP multiply-add units (each such
-// operation taken out of the exp made it 4-7% faster; without the exp it runs at the speed of
-// the bare read). This exp takes 8 of them where a degree-6 polynomial on [-1/2, 1/2] took
+// operation taken out of the exp made it 4-7% faster; without the exp it took 0.6x the
+// time). This exp takes 8 of them where a degree-6 polynomial on [-1/2, 1/2] took
 // 11-12. Dropping log2 e's second part saves one more, but its error grows with |x| (20 ulp
 // at -87) in one direction, which moved ~30% more draws off the reference's.
 #pragma once
