@@ -67,19 +67,20 @@ struct Avx2 {
     static M mask_none() { return _mm256_setzero_ps(); }
     static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
-    // 2^(j/8) for j in each lane's low 3 bits.
+    // 2^(j/8) 2^q for n = q + j/8 held by sum = n + 1.5 * 2^20, whose bits less those of
+    // 1.5 * 2^20 are 8n: the entry is looked up by j (the low 3 bits) and 8n << 20 is added to
+    // its bits, which puts q in the exponent field and j << 20 below it, where the entries have
+    // it taken off. An integer add instead of a multiply by 2^q: one FMA-unit operation fewer
+    // (0.95x the pass). Valid for q >= -126 (scale clears the rest).
     static F lookup(const float* table, F sum) {
-        return _mm256_permutevar8x32_ps(_mm256_load_ps(table), _mm256_castps_si256(sum));
+        const __m256i j20 = _mm256_setr_epi32(0, 1 << 20, 2 << 20, 3 << 20, 4 << 20, 5 << 20, 6 << 20, 7 << 20);
+        const __m256i entries = _mm256_sub_epi32(_mm256_castps_si256(_mm256_load_ps(table)), j20);
+        const __m256i t = _mm256_permutevar8x32_epi32(entries, _mm256_castps_si256(sum));
+        return _mm256_castsi256_ps(_mm256_add_epi32(t, _mm256_slli_epi32(_mm256_castps_si256(sum), 20)));
     }
-    // y 2^floor(n) from the bits of sum = n + 1.5 * 2^20: they less those of 1.5 * 2^20 are
-    // 8n, so (8n + 8 * 127) >> 3 is 2^floor(n)'s exponent field, valid for floor(n) >= -126;
-    // below, it is clamped to 0 (2^floor(n) = +0): results under exp(-87.3) (subnormal) are
-    // flushed to 0, which the sums cannot notice next to the row maximum's 1, and kMinExp
-    // gives exactly 0.
-    static F scale(F y, F, F sum) {
-        const __m256i n8 = _mm256_sub_epi32(_mm256_castps_si256(sum), _mm256_set1_epi32(0x49C00000 - 8 * 127));
-        const __m256i e = _mm256_max_epi32(_mm256_srai_epi32(n8, 3), _mm256_setzero_si256());
-        return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
-    }
+    // y, already scaled by lookup, set to +0 where floor(n) < -126: there 2^q is subnormal and
+    // its exponent field wrapped. Results under exp(-87.3) are flushed to 0, which the sums
+    // cannot notice next to the row maximum's 1, and kMinExp gives exactly 0. NaN stays NaN.
+    static F scale(F y, F n, F) { return _mm256_and_ps(y, _mm256_cmp_ps(n, _mm256_set1_ps(-126.0f), _CMP_NLT_UQ)); }
     static F exp_clamped(F x) { return igk::simd_exp::exp<Avx2>(x); }
 };

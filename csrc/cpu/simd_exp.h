@@ -1,7 +1,8 @@
 // expf for SIMD, written once over a SIMD traits type X (simd_avx2.h, simd_avx512.h) with
 // W lanes: X supplies set1, load, mul, fmadd (a * b + c), fmsub (a * b - c), and
 // lookup(table, sum), the W-entry table indexed by the low bits of each lane of sum, and
-// scale(y, n, sum), y * 2^floor(n); each instruction set does those its own way.
+// scale(y, n, sum), y * 2^floor(n); each instruction set does those its own way (AVX2 puts
+// 2^floor(n) into the looked-up entry, so that its scale only flushes what underflows).
 //
 // exp(x) = 2^q 2^(j/W) 2^s with x log2 e = q + j/W + s: x log2 e is rounded to a multiple
 // n = q + j/W of 1/W by adding 1.5 * 2^(23 - log2 W) (the sum's low mantissa bits then hold
@@ -9,11 +10,12 @@
 // before the subtraction; log2 e in two parts, so s stays accurate at large |x|), 2^(j/W) is
 // one lane permute of a W-entry table, and 2^s a cubic (minimax in relative error: 1.8e-9 at
 // W = 16, 3.0e-8 at W = 8), added to the table entry last. Max error on [-87, 0] against libm
-// (every 7th float): 0.99 ulp (W = 16), 1.17 ulp (W = 8).
+// (every 7th float): 0.99 ulp (W = 16), 1.17 ulp (W = 8; 1.34 below -86, where AVX2's scaled
+// table entry times s is subnormal).
 // Why this form: the statistics' pass is bound by the FP multiply-add units (each such
 // operation taken out of the exp made it 4-7% faster; without the exp it took 0.6x the
-// time). This exp takes 8 of them where a degree-6 polynomial on [-1/2, 1/2] took
-// 11-12. Dropping log2 e's second part saves one more, but its error grows with |x| (20 ulp
+// time). This exp takes 8 of them (AVX2: 7, its scaling an integer add) where a degree-6
+// polynomial on [-1/2, 1/2] took 11-12. Dropping log2 e's second part saves one more, but its error grows with |x| (20 ulp
 // at -87) in one direction, which moved ~30% more draws off the reference's.
 #pragma once
 
