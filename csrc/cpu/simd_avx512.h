@@ -63,6 +63,6 @@ struct Avx512 {
         return _mm512_permutexvar_ps(_mm512_castps_si512(sum), _mm512_load_ps(table));
     }
     // y 2^floor(n) (scalef floors its exponent), which underflows to exactly 0 below about 2^-149.
-    static F scale(F y, F n, F) { return _mm512_scalef_ps(y, n); }
+    static F scale(F y, F n) { return _mm512_scalef_ps(y, n); }
     static F exp_clamped(F x) { return igk::simd_exp::exp<Avx512>(x); }
 };

@@ -1,7 +1,7 @@
 // expf for SIMD, written once over a SIMD traits type X (simd_avx2.h, simd_avx512.h) with
-// W lanes: X supplies set1, load, mul, fmadd (a * b + c), fmsub (a * b - c), and
+// W lanes: X supplies set1, sub, mul, fmadd (a * b + c), fmsub (a * b - c), and
 // lookup(table, sum), the W-entry table indexed by the low bits of each lane of sum, and
-// scale(y, n, sum), y * 2^floor(n); each instruction set does those its own way (AVX2 puts
+// scale(y, n), y * 2^floor(n); each instruction set does those its own way (AVX2 puts
 // 2^floor(n) into the looked-up entry, so that its scale only flushes what underflows).
 //
 // exp(x) = 2^q 2^(j/W) 2^s with x log2 e = q + j/W + s: x log2 e is rounded to a multiple
@@ -15,8 +15,9 @@
 // Why this form: the statistics' pass is bound by the FP multiply-add units (each such
 // operation taken out of the exp made it 4-7% faster; without the exp it took 0.6x the
 // time). This exp takes 8 of them (AVX2: 7, its scaling an integer add) where a degree-6
-// polynomial on [-1/2, 1/2] took 11-12. Dropping log2 e's second part saves one more, but its error grows with |x| (20 ulp
-// at -87) in one direction, which moved ~30% more draws off the reference's.
+// polynomial on [-1/2, 1/2] took 11-12. Dropping log2 e's second part saves one more, but its
+// error grows with |x| (20 ulp at -87) in one direction, which moved ~30% more draws off the
+// reference's.
 #pragma once
 
 namespace igk {
@@ -58,7 +59,7 @@ typename X::F exp(typename X::F x) {
     const F s = X::fmadd(x, X::set1(kLog2eLo), X::fmsub(x, log2e, n));
     const F t = X::lookup(C::table, sum);
     const F poly = X::fmadd(X::fmadd(X::set1(C::c3), s, X::set1(C::c2)), s, X::set1(C::c1));
-    return X::scale(X::fmadd(X::mul(t, s), poly, t), n, sum);
+    return X::scale(X::fmadd(X::mul(t, s), poly, t), n);
 }
 
 }  // namespace simd_exp
