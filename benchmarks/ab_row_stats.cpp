@@ -9,6 +9,9 @@
 //   g++ -shared -o /tmp/k1_HEAD.so -Wl,--whole-archive BUILD/libigk_cpu.a -Wl,--no-whole-archive -fopenmp
 //   g++ -O2 -std=c++17 -Icsrc/common -Icsrc -o /tmp/ab benchmarks/ab_row_stats.cpp -ldl
 //   [R=512] [V=126464] [DTYPE=f32] /tmp/ab REPS S TEMPERATURE /tmp/k1_PARENT.so /tmp/k1_HEAD.so
+//
+// A library given as LIB.so:S:TEMPERATURE is called with those instead, so that one build's
+// draw-to-none ratio comes from the same rounds: /tmp/ab 21 0 1 /tmp/k1.so /tmp/k1.so:1:0.7
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <algorithm>
 #include <string.h>
+#include <string>
 #include "cpu/softmax_entropy.h"
 typedef int64_t (*Fn)(const void*, igk::Dtype, int64_t, int64_t, const int64_t*, int64_t, const int64_t*, int64_t,
                       const int64_t*, int64_t, double, uint32_t, const igk::RowOutputs&, int);
@@ -28,8 +32,22 @@ int main(int argc, char** argv) {
   }
   int reps = atoi(argv[1]); int S = atoi(argv[2]); double T = atof(argv[3]);
   std::vector<Fn> fns;
+  std::vector<int> Ss;
+  std::vector<double> Ts;
+  int Smax = S;
   for (int i = 4; i < argc; ++i) {
-    void* h = dlopen(argv[i], RTLD_NOW | RTLD_LOCAL);
+    std::string path = argv[i];
+    Ss.push_back(S);
+    Ts.push_back(T);
+    const size_t c1 = path.find(':');
+    if (c1 != std::string::npos) {
+      const size_t c2 = path.find(':', c1 + 1);
+      Ss.back() = atoi(path.substr(c1 + 1, c2 - c1 - 1).c_str());
+      if (c2 != std::string::npos) Ts.back() = atof(path.substr(c2 + 1).c_str());
+      path = path.substr(0, c1);
+      Smax = std::max(Smax, Ss.back());
+    }
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) { printf("%s\n", dlerror()); return 1; }
     fns.push_back((Fn)dlsym(h, "_ZN3igk15softmax_entropyEPKvNS_5DtypeEllPKllS4_lS4_ldjRKNS_10RowOutputsEi"));
     if (!fns.back()) { printf("no sym in %s\n", argv[i]); return 1; }
@@ -43,13 +61,14 @@ int main(int argc, char** argv) {
     if (f32) { memcpy(&x[2 * i], &f, 4); continue; }
     uint32_t b; memcpy(&b, &f, 4); x[i] = (uint16_t)(b >> 16);
   }
-  std::vector<float> ent(R), lse(R), mp(R), sp(R), spr(R * (S ? S : 1)); std::vector<int64_t> am(R), smp(R * (S ? S : 1));
-  igk::RowOutputs out{ent.data(), lse.data(), mp.data(), am.data(), sp.data(), S ? smp.data() : nullptr, S ? spr.data() : nullptr};
+  std::vector<float> ent(R), lse(R), mp(R), sp(R), spr(R * (Smax ? Smax : 1)); std::vector<int64_t> am(R), smp(R * (Smax ? Smax : 1));
   std::vector<std::vector<double>> t(fns.size());
   for (int r = 0; r < reps; ++r) {
     for (size_t k = 0; k < fns.size(); ++k) {
+      const igk::RowOutputs out{ent.data(), lse.data(), mp.data(), am.data(), sp.data(), Ss[k] ? smp.data() : nullptr,
+                                Ss[k] ? spr.data() : nullptr};
       auto a = std::chrono::steady_clock::now();
-      fns[k](x.data(), f32 ? igk::Dtype::F32 : igk::Dtype::BF16, V, R, nullptr, V, nullptr, 1, nullptr, S, T, 0, out, 2);
+      fns[k](x.data(), f32 ? igk::Dtype::F32 : igk::Dtype::BF16, V, R, nullptr, V, nullptr, 1, nullptr, Ss[k], Ts[k], 0, out, 2);
       auto b = std::chrono::steady_clock::now();
       t[k].push_back(std::chrono::duration<double, std::milli>(b - a).count());
     }

@@ -17,7 +17,7 @@ namespace igk {
 // the Philox block of the AVX-512 kernel.
 constexpr int kChunk = 2048;
 
-// Tempered mass of one chunk of a row: sum over its columns of exp(fp32(f - ref) * beta),
+// Tempered mass of one chunk of a row: sum over its columns of exp((f - ref) * beta),
 // ref >= the chunk's max (docs/backend_contract.md#token-draws-inverse-transform); 0 when
 // the chunk holds only -inf.
 struct ChunkMass {

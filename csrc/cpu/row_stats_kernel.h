@@ -6,7 +6,8 @@
 // wide_zero, widen_add, widen_fma, wide_sum); set1, load, store, max_lane,
 // store_idx, from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps
 // semantics: the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0], NaN
-// for NaN), gt, blend, blend_idx, iota, add_idx, mask_none, mask_or, any.
+// for NaN), exp_times (exp(x beta) for a simd_exp::Factor of beta), gt, blend, blend_idx,
+// iota, add_idx, mask_none, mask_or, any.
 //
 // Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
 // Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t). Per chunk
@@ -77,30 +78,40 @@ struct Ahead {
     }
 };
 
-// The tempered weight exp(fp32(d * beta)) of a difference d = f - ref
-// (docs/backend_contract.md#token-draws-inverse-transform): the clamp after the product keeps
-// d = -inf at weight 0 for any beta, and lets a NaN d through.
+// The tempered weight exp(d * beta) of a difference d = f - ref
+// (docs/backend_contract.md#token-draws-inverse-transform) as 2^(d * beta log2 e), beta log2 e
+// in two floats: beta goes into the exp's range reduction instead of a rounded product
+// fp32(d * beta) going into the exp, one instruction fewer a column (0.96x the pass with a
+// draw at temperature 0.7 on AVX-512). Clamping d to kMinExp / beta keeps d = -inf at weight
+// 0 for any beta and lets a NaN d through.
+struct Tempered {
+    float clamp;               // kMinExp / beta
+    igk::simd_exp::Factor k;
+};
+
+inline Tempered tempered_at(float beta) { return Tempered{kMinExp / beta, igk::simd_exp::factor(beta)}; }
+
 template <class X>
-inline typename X::F tempered(typename X::F d, typename X::F beta) {
-    return X::exp_clamped(X::max(X::set1(kMinExp), X::mul(d, beta)));
+inline typename X::F tempered(typename X::F d, const Tempered& w) {
+    return X::exp_times(X::max(X::set1(w.clamp), d), w.k);
 }
 
 // What add_chunk also sums per lane for the draws' chunk masses: nothing, the statistics'
-// own exps (temperature 1), or exp(fp32(f - m) * beta). fp32 over kBlock columns a lane, then
-// in double: each mass is the base of every cumulative sum after it, and a plain fp32 sum of
-// 128 terms a lane moved ~3e-4 of the draws at V = 32000 (widening every term, or Kahan's
-// compensated sum, cost more than the rest of the draw).
+// own exps (temperature 1), or the tempered weights of f - m. fp32 over kBlock columns a
+// lane, then in double: each mass is the base of every cumulative sum after it, and a plain
+// fp32 sum of 128 terms a lane moved ~3e-4 of the draws at V = 32000 (widening every term,
+// or Kahan's compensated sum, cost more than the rest of the draw).
 enum class Mass { None, Unit, Tempered };
 constexpr int kBlock = 8;
 
 // Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
 // kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums.
 template <class X, Mass kMass>
-void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t, float beta,
-               typename X::Wide* c, const Ahead& next) {
+void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t,
+               const Tempered& w, typename X::Wide* c, const Ahead& next) {
     using F = typename X::F;
     constexpr int W = X::W, U = kLaneSets;
-    const F clamp = X::set1(kMinExp), b = X::set1(beta);
+    const F clamp = X::set1(kMinExp);
     for (int q0 = 0; q0 < nb; q0 += kBlock * U * W) {
         const int q1 = q0 + kBlock * U * W < nb ? q0 + kBlock * U * W : nb;
         F block[U];
@@ -115,7 +126,7 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
                 t[u] = X::fmadd(e, x, t[u]);
                 if (kMass == Mass::Unit) block[u] = X::add(block[u], e);
                 if (kMass == Mass::Tempered)
-                    block[u] = X::add(block[u], tempered<X>(d, b));
+                    block[u] = X::add(block[u], tempered<X>(d, w));
             }
         }
         if (kMass != Mass::None)
@@ -125,20 +136,20 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
 
 // The chunk's tempered mass relative to r, the largest lane max so far (>= every column of
 // the chunk), from the lane sums c relative to the lane maxima m: sum over lanes of
-// c * exp(fp32(m - r) * beta), the factors fp32 SIMD exps, the products summed in double
+// c * tempered(m - r), the factors fp32 SIMD exps, the products summed in double
 // lanes and then across them (a lane that saw no finite column has c = 0 and factor 0). Lane
 // by lane in scalar code this made a pass with a draw 4-7% slower at AVX-512's 32 lanes; a
 // double exp per lane cost more than the rest of the draw.
 template <class X>
-ChunkMass chunk_mass(const typename X::F* m, const typename X::Wide* c, float beta) {
+ChunkMass chunk_mass(const typename X::F* m, const typename X::Wide* c, const Tempered& w) {
     using F = typename X::F;
     F top = m[0];
     for (int u = 1; u < kLaneSets; ++u) top = X::max(top, m[u]);
     const float r = X::max_lane(top);
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
-    const F ref = X::set1(r), b = X::set1(beta);
+    const F ref = X::set1(r);
     typename X::Wide mass = X::wide_zero();
-    for (int u = 0; u < kLaneSets; ++u) X::widen_fma(mass, c[u], tempered<X>(X::sub(m[u], ref), b));
+    for (int u = 0; u < kLaneSets; ++u) X::widen_fma(mass, c[u], tempered<X>(X::sub(m[u], ref), w));
     return ChunkMass{X::wide_sum(mass), r};
 }
 
@@ -208,6 +219,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
     const bool draw = job.chunks != nullptr;
+    const Tempered w = tempered_at(job.beta);
     constexpr int U = kLaneSets;
     const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp), lowest = X::set1(-FLT_MAX);
     F m[U], s[U], t[U];
@@ -244,16 +256,16 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
             ms[u] = X::max(lowest, m[u]);
         }
         if (!draw) {
-            add_chunk<X, Mass::None>(buf, nb, ms, s, t, 1.0f, nullptr, next);
+            add_chunk<X, Mass::None>(buf, nb, ms, s, t, w, nullptr, next);
             continue;
         }
         typename X::Wide c[U];
         for (int u = 0; u < U; ++u) c[u] = X::wide_zero();
         if (job.beta == 1.0f)
-            add_chunk<X, Mass::Unit>(buf, nb, ms, s, t, job.beta, c, next);
+            add_chunk<X, Mass::Unit>(buf, nb, ms, s, t, w, c, next);
         else
-            add_chunk<X, Mass::Tempered>(buf, nb, ms, s, t, job.beta, c, next);
-        job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(m, c, job.beta);
+            add_chunk<X, Mass::Tempered>(buf, nb, ms, s, t, w, c, next);
+        job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(m, c, w);
     }
 
     constexpr int L = U * W;
@@ -311,9 +323,10 @@ int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, 
     const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
     load_chunk<X>(job, row, c0, n, nb, buf);
     alignas(64) float w[kChunk];
-    const F mm = X::set1(m), beta = X::set1(job.beta);
+    const F mm = X::set1(m);
+    const Tempered tw = tempered_at(job.beta);
     for (int q = 0; q < nb; q += W)
-        X::store(w + q, tempered<X>(X::sub(X::load(buf + q), mm), beta));
+        X::store(w + q, tempered<X>(X::sub(X::load(buf + q), mm), tw));
     double run = base;
     int last = -1;
     for (int q = 0; q < n; ++q) {

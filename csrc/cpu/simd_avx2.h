@@ -83,4 +83,7 @@ struct Avx2 {
     // cannot notice next to the row maximum's 1, and kMinExp gives exactly 0. NaN stays NaN.
     static F scale(F y, F n) { return _mm256_and_ps(y, _mm256_cmp_ps(n, _mm256_set1_ps(-126.0f), _CMP_NLT_UQ)); }
     static F exp_clamped(F x) { return igk::simd_exp::exp<Avx2>(x); }
+    static F exp_times(F x, const igk::simd_exp::Factor& k) {
+        return igk::simd_exp::exp2_product<Avx2>(x, set1(k.hi), set1(k.lo));
+    }
 };

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "half.h"
+#include "simd_exp.h"
 
 struct Scalar {
     static constexpr int W = 1;
@@ -26,6 +27,7 @@ struct Scalar {
     static F fmadd(F a, F b, F c) { return a * b + c; }
     static F max(F a, F b) { return a > b ? a : b; }
     static F exp_clamped(F x) { return expf(x); }
+    static F exp_times(F x, const igk::simd_exp::Factor& k) { return expf(x * k.beta); }
     static Wide wide_zero() { return 0.0; }
     static void widen_add(Wide& acc, F x) { acc += x; }
     static void widen_fma(Wide& acc, Wide c, F x) { acc += c * x; }
