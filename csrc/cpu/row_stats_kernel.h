@@ -10,7 +10,9 @@
 // iota, add_idx, mask_none, mask_or, any.
 //
 // Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
-// Lane l of a segment sees the columns v = l (mod 2W) and keeps its own (m, s, t). Per chunk
+// Lane l of lane set u sees the columns v = u W + l (mod 2W) and keeps its own (s, t),
+// relative to a max m_l shared by the sets' lanes l: one rescaling exp a chunk, and one lane
+// factor a chunk mass. Per chunk
 // the new max is found first, then the sums move to it and the chunk's columns are added; a
 // segment's lanes are combined in double. The top two logits and the argmax are the
 // segment's, kept in scalars and updated only by chunks that can change them.
@@ -107,8 +109,8 @@ constexpr int kBlock = 8;
 // Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
 // kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums.
 template <class X, Mass kMass>
-void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* s, typename X::F* t,
-               const Tempered& w, typename X::Wide* c, const Ahead& next) {
+void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, typename X::F* t, const Tempered& w,
+               typename X::Wide& c, const Ahead& next) {
     using F = typename X::F;
     constexpr int W = X::W, U = kLaneSets;
     const F clamp = X::set1(kMinExp);
@@ -119,7 +121,7 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
         for (int q = q0; q < q1; q += U * W) {
             next.request(q, q + U * W);
             for (int u = 0; u < U; ++u) {
-                const F d = X::sub(X::load(buf + q + u * W), m[u]);
+                const F d = X::sub(X::load(buf + q + u * W), m);
                 const F x = X::max(clamp, d);
                 const F e = X::exp_clamped(x);
                 s[u] = X::add(s[u], e);
@@ -130,7 +132,7 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
             }
         }
         if (kMass != Mass::None)
-            for (int u = 0; u < U; ++u) X::widen_add(c[u], block[u]);
+            for (int u = 0; u < U; ++u) X::widen_add(c, block[u]);
     }
 }
 
@@ -141,15 +143,11 @@ void add_chunk(const float* buf, int nb, const typename X::F* m, typename X::F* 
 // by lane in scalar code this made a pass with a draw 4-7% slower at AVX-512's 32 lanes; a
 // double exp per lane cost more than the rest of the draw.
 template <class X>
-ChunkMass chunk_mass(const typename X::F* m, const typename X::Wide* c, const Tempered& w) {
-    using F = typename X::F;
-    F top = m[0];
-    for (int u = 1; u < kLaneSets; ++u) top = X::max(top, m[u]);
-    const float r = X::max_lane(top);
+ChunkMass chunk_mass(typename X::F m, const typename X::Wide& c, const Tempered& w) {
+    const float r = X::max_lane(m);
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
-    const F ref = X::set1(r);
     typename X::Wide mass = X::wide_zero();
-    for (int u = 0; u < kLaneSets; ++u) X::widen_fma(mass, c[u], tempered<X>(X::sub(m[u], ref), w));
+    X::widen_fma(mass, c, tempered<X>(X::sub(m, X::set1(r)), w));
     return ChunkMass{X::wide_sum(mass), r};
 }
 
@@ -222,11 +220,8 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     const Tempered w = tempered_at(job.beta);
     constexpr int U = kLaneSets;
     const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp), lowest = X::set1(-FLT_MAX);
-    F m[U], s[U], t[U];
-    for (int u = 0; u < U; ++u) {
-        m[u] = neg_inf;
-        s[u] = t[u] = X::set1(0.0f);
-    }
+    F m = neg_inf, s[U], t[U];
+    for (int u = 0; u < U; ++u) s[u] = t[u] = X::set1(0.0f);
     float g1 = -INFINITY, g2 = -INFINITY;
     int64_t a1 = v_begin;
     for (int64_t c0 = v_begin; c0 < v_end; c0 += kChunk) {
@@ -243,24 +238,22 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
         typename X::M beats = X::gt(cm[0], above);
         for (int u = 1; u < U; ++u) beats = X::mask_or(beats, X::gt(cm[u], above));
         if (X::any(beats)) merge_top2<X>(buf, nb, c0, g1, a1, g2);
-        F ms[U];
+        const F m_old = m;
+        for (int u = 0; u < U; ++u) m = X::max(m, cm[u]);
+        const F d = X::max(X::sub(m_old, m), clamp);
+        const F scale = X::exp_clamped(d);
         for (int u = 0; u < U; ++u) {
-            const F m_old = m[u];
-            m[u] = X::max(m[u], cm[u]);
-            const F d = X::max(X::sub(m_old, m[u]), clamp);
-            const F scale = X::exp_clamped(d);
             t[u] = X::mul(scale, X::fmadd(s[u], d, t[u]));
             s[u] = X::mul(scale, s[u]);
-            // A lane with only -inf so far subtracts -FLT_MAX, not -inf (-inf - -inf is NaN);
-            // a NaN max stays NaN.
-            ms[u] = X::max(lowest, m[u]);
         }
+        // A lane with only -inf so far subtracts -FLT_MAX, not -inf (-inf - -inf is NaN); a
+        // NaN max stays NaN.
+        const F ms = X::max(lowest, m);
+        typename X::Wide c = X::wide_zero();
         if (!draw) {
-            add_chunk<X, Mass::None>(buf, nb, ms, s, t, w, nullptr, next);
+            add_chunk<X, Mass::None>(buf, nb, ms, s, t, w, c, next);
             continue;
         }
-        typename X::Wide c[U];
-        for (int u = 0; u < U; ++u) c[u] = X::wide_zero();
         if (job.beta == 1.0f)
             add_chunk<X, Mass::Unit>(buf, nb, ms, s, t, w, c, next);
         else
@@ -271,7 +264,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     constexpr int L = U * W;
     alignas(64) float ml[L], sl[L], tl[L];
     for (int u = 0; u < U; ++u) {
-        X::store(ml + u * W, m[u]);
+        X::store(ml + u * W, m);
         X::store(sl + u * W, s[u]);
         X::store(tl + u * W, t[u]);
     }
@@ -311,8 +304,12 @@ void run_items(const RowJob& job, RowPartial* parts) {
 namespace {
 
 // Draw `target` within chunk j of a row: the first column whose running sum from `base`
-// exceeds it. Rounding (the chunk table summed otherwise) can leave it unreached: then the
-// chunk's last column of positive weight, or -1 when it has none. *f gets the column's logit.
+// exceeds it. The sum moves W columns at a time (their weights summed in double first) and
+// column by column only within the W where it passes the target: the same sum to double
+// rounding, without a dependent add and branch a column (1 ulp of double is far below the
+// fp32 weights' rounding). Rounding (the chunk table summed otherwise) can leave the target
+// unreached: then the chunk's last column of positive weight, or -1 when it has none. *f gets
+// the column's logit.
 template <class X>
 int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, double base, double target,
                         float* buf, float* f) {
@@ -325,19 +322,31 @@ int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, 
     alignas(64) float w[kChunk];
     const F mm = X::set1(m);
     const Tempered tw = tempered_at(job.beta);
-    for (int q = 0; q < nb; q += W)
-        X::store(w + q, tempered<X>(X::sub(X::load(buf + q), mm), tw));
     double run = base;
-    int last = -1;
-    for (int q = 0; q < n; ++q) {
-        if (w[q] <= 0.0f) continue;
-        run += w[q];
-        last = q;
-        if (run > target) break;
+    for (int q = 0; q < nb; q += W) {
+        const F wq = tempered<X>(X::sub(X::load(buf + q), mm), tw);
+        X::store(w + q, wq);
+        typename X::Wide sum = X::wide_zero();
+        X::widen_add(sum, wq);
+        const double block = X::wide_sum(sum);
+        if (!(run + block > target)) {
+            run += block;
+            continue;
+        }
+        for (int k = q; k < q + W; ++k) {
+            run += w[k];
+            if (w[k] > 0.0f && run > target) {
+                *f = buf[k];
+                return c0 + k;
+            }
+        }
     }
-    if (last < 0) return -1;
-    *f = buf[last];
-    return c0 + last;
+    for (int k = n - 1; k >= 0; --k)
+        if (w[k] > 0.0f) {
+            *f = buf[k];
+            return c0 + k;
+        }
+    return -1;
 }
 
 }  // namespace
