@@ -363,9 +363,10 @@ void run_draws(const RowJob& job, const DrawRows& rows) {
             const ChunkMass* table = job.chunks + i * job.nchunks;
             double z = 0.0;
             int64_t last = 0;
+            // Each chunk's factor exp(fp32(ref - m) * beta), the product unrounded as in tempered().
             for (int64_t j = 0; j < job.nchunks; ++j) {
                 if (table[j].mass > 0.0) {
-                    z += table[j].mass * exp((double)(float)((table[j].ref - m) * job.beta));
+                    z += table[j].mass * exp((double)(table[j].ref - m) * (double)job.beta);
                     last = j;
                 }
                 cum[(size_t)j] = z;
