@@ -86,15 +86,15 @@ struct Ahead {
 // fp32(d * beta) going into the exp, one instruction fewer a column (0.96x the pass with a
 // draw at temperature 0.7 on AVX-512). Clamping d to kMinExp / beta keeps d = -inf at weight
 // 0 for any beta and lets a NaN d through.
-struct Tempered {
+struct Tempering {
     float clamp;               // kMinExp / beta
     igk::simd_exp::Factor k;
 };
 
-inline Tempered tempered_at(float beta) { return Tempered{kMinExp / beta, igk::simd_exp::factor(beta)}; }
+inline Tempering tempering(float beta) { return Tempering{kMinExp / beta, igk::simd_exp::factor(beta)}; }
 
 template <class X>
-inline typename X::F tempered(typename X::F d, const Tempered& w) {
+inline typename X::F tempered(typename X::F d, const Tempering& w) {
     return X::exp_times(X::max(X::set1(w.clamp), d), w.k);
 }
 
@@ -109,7 +109,7 @@ constexpr int kBlock = 8;
 // Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
 // kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums.
 template <class X, Mass kMass>
-void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, typename X::F* t, const Tempered& w,
+void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, typename X::F* t, const Tempering& w,
                typename X::Wide& c, const Ahead& next) {
     using F = typename X::F;
     constexpr int W = X::W, U = kLaneSets;
@@ -143,7 +143,7 @@ void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, type
 // by lane in scalar code this made a pass with a draw 4-7% slower at AVX-512's 32 lanes; a
 // double exp per lane cost more than the rest of the draw.
 template <class X>
-ChunkMass chunk_mass(typename X::F m, const typename X::Wide& c, const Tempered& w) {
+ChunkMass chunk_mass(typename X::F m, const typename X::Wide& c, const Tempering& w) {
     const float r = X::max_lane(m);
     if (r == -INFINITY) return ChunkMass{0.0, 0.0f};
     typename X::Wide mass = X::wide_zero();
@@ -217,7 +217,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
     const bool draw = job.chunks != nullptr;
-    const Tempered w = tempered_at(job.beta);
+    const Tempering w = tempering(job.beta);
     constexpr int U = kLaneSets;
     const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp), lowest = X::set1(-FLT_MAX);
     F m = neg_inf, s[U], t[U];
@@ -321,7 +321,7 @@ int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, 
     load_chunk<X>(job, row, c0, n, nb, buf);
     alignas(64) float w[kChunk];
     const F mm = X::set1(m);
-    const Tempered tw = tempered_at(job.beta);
+    const Tempering tw = tempering(job.beta);
     double run = base;
     for (int q = 0; q < nb; q += W) {
         const F wq = tempered<X>(X::sub(X::load(buf + q), mm), tw);
