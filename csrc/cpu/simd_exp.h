@@ -12,7 +12,8 @@
 // W = 16, 3.0e-8 at W = 8), added to the table entry last. exp(x beta) is the same with
 // beta log2 e in two parts (exp2_product). Max error on [-87, 0] against libm (every 7th
 // float): 0.99 ulp (W = 16), 1.17 ulp (W = 8; 1.34 below -86, where AVX2's scaled table
-// entry times s is subnormal); the same for exp(x beta) against exp((double)x * beta).
+// entry times s is subnormal); the same for exp(x beta) against exp((double)x * beta), to
+// 0.03 ulp (benchmarks/exp_accuracy.cpp).
 // Why this form: the statistics' pass is bound by the FP pipes. On Zen 4 they retire one
 // 512-bit multiply-add-unit instruction and two 512-bit FP instructions of any kind a cycle
 // (measured with independent chains), and each multiply-add-unit operation taken out of the
