@@ -16,7 +16,7 @@
 // 0.03 ulp (benchmarks/exp_accuracy.cpp).
 // Why this form: the statistics' pass is bound by the FP pipes. On Zen 4 they retire one
 // 512-bit multiply-add-unit instruction and two 512-bit FP instructions of any kind a cycle
-// (measured with independent chains), and each multiply-add-unit operation taken out of the
+// (benchmarks/fp_pipes.cpp), and each multiply-add-unit operation taken out of the
 // exp made the pass 4-7% faster. This exp takes 8 of them (AVX2: 7, its scaling an integer
 // add) where a degree-6 polynomial on [-1/2, 1/2] took 11-12. AVX-512's scaling by integer
 // adds instead of vscalefps (three instructions for one, off the multiply-add units) timed
