@@ -3,18 +3,18 @@
 // (igk::isa_generic, isa_avx2, isa_avx512), so no symbol is shared between the builds.
 //
 // X provides: W lanes; F (W floats), Idx (W int32), M (W-lane mask), Wide (W doubles:
-// wide_zero, widen_add, widen_fma, wide_sum); set1, load, store, max_lane,
-// store_idx, from_f32/from_f16/from_bf16 (W values), add, sub, mul, fmadd, max (x86 maxps
-// semantics: the second operand when unordered), exp_clamped (exp of x in [kMinExp, 0], NaN
-// for NaN), exp_times (exp(x beta) for a simd_exp::Factor of beta), gt, blend, blend_idx,
-// iota, add_idx, mask_none, mask_or, any.
+// wide_zero, widen_add, widen_fma, wide_sum); set1, load, store, max_lane, store_idx,
+// from_f32/from_f16/from_bf16 (W values), from_bf16_pairs (2W values), add, sub, mul, fmadd,
+// max (x86 maxps semantics: the second operand when unordered), exp_clamped (exp of x in
+// [kMinExp, 0], NaN for NaN), exp_times (exp(x beta) for a simd_exp::Factor of beta), gt,
+// blend, blend_idx, iota (base + step * lane), add_idx, mask_none, mask_or, any.
 //
 // Math: the online softmax of docs/backend_contract.md#online-softmax-statistics.
-// Lane l of lane set u sees the columns v = u W + l (mod 2W) and keeps its own (s, t),
-// relative to a max m_l shared by the sets' lanes l: one rescaling exp a chunk, and one lane
-// factor a chunk mass. Per chunk
-// the new max is found first, then the sums move to it and the chunk's columns are added; a
-// segment's lanes are combined in double. The top two logits and the argmax are the
+// Lane l of lane set u sees the columns v = u W + l (mod 2W) (bf16: v = 2l + u, see
+// kPaired) and keeps its own (s, t), relative to a max m_l shared by the sets' lanes l: one
+// rescaling exp a chunk, and one lane factor a chunk mass. Per chunk the new max is found
+// first (while the previous chunk was computed: Stage), then the sums move to it and the
+// chunk's columns are added; a segment's lanes are combined in double. The top two logits and the argmax are the
 // segment's, kept in scalars and updated only by chunks that can change them.
 //
 // Draws (docs/backend_contract.md#token-draws-inverse-transform): while drawing, each chunk
@@ -37,6 +37,15 @@ constexpr float kMinExp = -110.0f;
 // chains of a single set.
 constexpr int kLaneSets = 2;
 
+// W columns at p as fp32, the dtype known at compile time.
+template <class X, Dtype kD>
+inline typename X::F from(const char* p) {
+    if (kD == Dtype::F32) return X::from_f32(reinterpret_cast<const float*>(p));
+    if (kD == Dtype::F16) return X::from_f16(reinterpret_cast<const uint16_t*>(p));
+    return X::from_bf16(reinterpret_cast<const uint16_t*>(p));
+}
+
+// Columns [c0, c0 + n) of a row as fp32 in buf, padded with -inf to nb (a draw's chunk).
 template <class X>
 void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, float* buf) {
     constexpr int W = X::W;
@@ -64,21 +73,80 @@ void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, f
     for (; q < nb; ++q) buf[q] = -INFINITY;
 }
 
-// The next chunk's bytes, requested from memory a few cache lines at a time while this chunk
-// is computed, at the same fraction of the chunk, so that its read overlaps this chunk's exps
-// instead of waiting for them. (Asking for all of its lines at once, before the computation,
-// fills the core's miss buffers: this takes 0.79-0.88x that time on bf16 and fp32 logits.)
-struct Ahead {
-    const char* p;            // the next chunk's first byte
-    int64_t size;             // bytes a column
-    int64_t bytes;            // the next chunk's bytes (0: none)
+// Columns of a chunk (fp32, padded with -inf to a multiple of 4W).
+inline int padded(int n, int w) { return (n + 4 * w - 1) / (4 * w) * (4 * w); }
 
-    // Columns [q0, q1) of this chunk: the lines starting at those columns' bytes of the next.
-    void request(int q0, int q1) const {
-        for (int64_t b = (q0 * size + 63) & ~(int64_t)63; b < q1 * size && b < bytes; b += 64)
-            __builtin_prefetch(p + b, 0, 3);
-    }
+// A staged bf16 chunk holds each U W = 2W columns as their W even columns, then their W odd
+// ones (X::from_bf16_pairs): lane l of lane set u sees columns 2l + u (mod 2W), not u W + l.
+template <Dtype kD>
+constexpr bool kPaired = kD == Dtype::BF16;
+static_assert(kLaneSets == 2, "bf16 pairs fill two lane sets");
+
+// Where column q of a chunk sits in its staged buffer.
+template <class X, Dtype kD>
+inline int slot(int q) {
+    constexpr int W = X::W;
+    if (!kPaired<kD>) return q;
+    const int g = q / (2 * W) * (2 * W), r = q - g;
+    return g + (r & 1) * W + (r >> 1);
+}
+
+// The next chunk of an item, staged while this one is computed: its columns converted to fp32
+// into its buffer and its lane maxima taken, U * W columns for every U * W of this chunk,
+// and the chunk after it requested from memory (prefetched) at the same pace. The conversion
+// and the max run on the pipes that this chunk's exps leave idle: as two passes of their own
+// before each chunk they took about a third of the pass without draws (one row in L2, one
+// thread); staged, that pass keeps up with the bare read of bf16 [512, 126464].
+struct Stage {
+    const char* src;          // the next chunk's first byte
+    int n;                    // its columns; 0: no next chunk
+    float* dst;               // its buffer
+    const char* ahead;        // the chunk after it
+    int64_t ahead_bytes;      // its bytes (0: none)
 };
+
+// Columns [q, q + U W) of the staged chunk, when whole: converted, stored, and into cm; and
+// the same bytes of the chunk after it requested, one instruction a cache line.
+template <class X, Dtype kD>
+inline void stage_columns(const Stage& st, int q, typename X::F* cm) {
+    constexpr int W = X::W, U = kLaneSets;
+    constexpr int64_t size = kD == Dtype::F32 ? 4 : 2, bytes = U * W * size;
+    const int64_t b0 = q * size;
+    if (bytes >= 64) {
+        for (int64_t b = b0; b < b0 + bytes; b += 64)
+            if (b < st.ahead_bytes) __builtin_prefetch(st.ahead + b, 0, 3);
+    } else if (b0 % 64 == 0 && b0 < st.ahead_bytes) {
+        __builtin_prefetch(st.ahead + b0, 0, 3);
+    }
+    if (q + U * W > st.n) return;
+    typename X::F f[U];
+    if (kPaired<kD>) {
+        X::from_bf16_pairs(reinterpret_cast<const uint16_t*>(st.src + b0), f);
+    } else {
+        for (int u = 0; u < U; ++u) f[u] = from<X, kD>(st.src + (q + u * W) * size);
+    }
+    for (int u = 0; u < U; ++u) {
+        X::store(st.dst + q + u * W, f[u]);
+        cm[u] = X::max(cm[u], f[u]);
+    }
+}
+
+// The staged chunk's columns after its last whole U W: converted one by one, padded with
+// -inf, and into cm.
+template <class X, Dtype kD>
+void stage_tail(const Stage& st, typename X::F* cm) {
+    constexpr int W = X::W, U = kLaneSets;
+    const int q0 = st.n / (U * W) * (U * W), nb = padded(st.n, W);
+    for (int q = q0; q < nb; ++q) st.dst[q] = -INFINITY;
+    for (int q = q0; q < st.n; ++q) {
+        const char* p = st.src + q * (kD == Dtype::F32 ? 4 : 2);
+        st.dst[slot<X, kD>(q)] = kD == Dtype::F32   ? *reinterpret_cast<const float*>(p)
+                                 : kD == Dtype::F16 ? half_to_float(*reinterpret_cast<const uint16_t*>(p))
+                                                    : bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
+    }
+    for (int q = q0; q < nb; q += U * W)
+        for (int u = 0; u < U; ++u) cm[u] = X::max(cm[u], X::load(st.dst + q + u * W));
+}
 
 // The tempered weight exp(d * beta) of a difference d = f - ref
 // (docs/backend_contract.md#token-draws-inverse-transform) as 2^(d * beta log2 e), beta log2 e
@@ -107,10 +175,11 @@ enum class Mass { None, Unit, Tempered };
 constexpr int kBlock = 8;
 
 // Adds the chunk's columns (buf, nb of them, max already moved) to the lane sums, and with
-// kMass to c. max(clamp, x), not max(x, clamp): a NaN x (a NaN column) must reach the sums.
-template <class X, Mass kMass>
+// kMass to c, while staging the next chunk (cm: its lane maxima). max(clamp, x), not
+// max(x, clamp): a NaN x (a NaN column) must reach the sums.
+template <class X, Mass kMass, Dtype kD>
 void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, typename X::F* t, const Tempering& w,
-               typename X::Wide& c, const Ahead& next) {
+               typename X::Wide& c, const Stage& next, typename X::F* cm) {
     using F = typename X::F;
     constexpr int W = X::W, U = kLaneSets;
     const F clamp = X::set1(kMinExp);
@@ -119,7 +188,7 @@ void add_chunk(const float* buf, int nb, typename X::F m, typename X::F* s, type
         F block[U];
         for (int u = 0; u < U; ++u) block[u] = X::set1(0.0f);
         for (int q = q0; q < q1; q += U * W) {
-            next.request(q, q + U * W);
+            stage_columns<X, kD>(next, q, cm);
             for (int u = 0; u < U; ++u) {
                 const F d = X::sub(X::load(buf + q + u * W), m);
                 const F x = X::max(clamp, d);
@@ -154,7 +223,7 @@ ChunkMass chunk_mass(typename X::F m, const typename X::Wide& c, const Tempering
 // The chunk's largest and second largest column (duplicates counted) and the lowest column
 // holding the largest, merged into the item's g1 / a1 / g2 by the rule of the contract (the
 // chunk comes after everything merged so far, so a tie keeps a1).
-template <class X>
+template <class X, Dtype kD>
 void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, float& g2) {
     using F = typename X::F;
     using I = typename X::Idx;
@@ -165,7 +234,7 @@ void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, fl
     I arg[U], col[U];
     for (int u = 0; u < U; ++u) {
         m[u] = second[u] = neg_inf;
-        arg[u] = col[u] = X::iota((int32_t)(c0 + u * W));
+        arg[u] = col[u] = kPaired<kD> ? X::iota((int32_t)(c0 + u), 2) : X::iota((int32_t)(c0 + u * W), 1);
     }
     for (int q = 0; q < nb; q += U * W) {
         for (int u = 0; u < U; ++u) {
@@ -204,40 +273,57 @@ void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, fl
     }
 }
 
-// One (row, segment) item. Per chunk: the lane maxima first (one max per column); the exact
-// top-2 and argmax only for a chunk holding a column above the item's runner-up so far (the
-// first chunk, then rarely); then the sums move to the new maxima and the chunk's columns are
-// added. NaN and +inf are not looked for column by column: they reach the sums as NaN (or
-// make the max +inf), which the item's end checks.
-template <class X>
-void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPartial& part) {
+// The second chunk buffer starts this far (2 KB) after the first ends, so that a load from one
+// and a store to the other in the same iteration never share the low 12 bits of their
+// addresses (4K aliasing: the load waits for the store). Without it the pass took 1.27x the
+// time, 1.16x with a draw at temperature 0.7 (bf16 [512, 126464], ab_row_stats).
+constexpr int kBufSkew = 512;
+
+// One (row, segment) item. Per chunk: the lane maxima first (taken while the chunk was staged);
+// the exact top-2 and argmax only for a chunk holding a column above the item's runner-up so
+// far (the first chunk, then rarely); then the sums move to the new maxima and the chunk's
+// columns are added while the next chunk is staged. NaN and +inf are not looked for column
+// by column: they reach the sums as NaN (or make the max +inf), which the item's end checks.
+// bufs holds two chunks, kBufSkew apart: the one computed and the one staged.
+template <class X, Dtype kD>
+void process_item(const RowJob& job, int64_t row, int64_t seg, float* bufs, RowPartial& part) {
     using F = typename X::F;
     constexpr int W = X::W;
-    const char* base = static_cast<const char*>(job.base) + job.offset_of(row) * dtype_size(job.dtype);
+    constexpr int64_t size = kD == Dtype::F32 ? 4 : 2;
+    const char* base = static_cast<const char*>(job.base) + job.offset_of(row) * size;
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
     const bool draw = job.chunks != nullptr;
     const Tempering w = tempering(job.beta);
     constexpr int U = kLaneSets;
     const F neg_inf = X::set1(-INFINITY), clamp = X::set1(kMinExp), lowest = X::set1(-FLT_MAX);
-    F m = neg_inf, s[U], t[U];
+    F m = neg_inf, s[U], t[U], cm[U];
     for (int u = 0; u < U; ++u) s[u] = t[u] = X::set1(0.0f);
     float g1 = -INFINITY, g2 = -INFINITY;
     int64_t a1 = v_begin;
+    // The stage of chunk c1 into dst (and the request of the chunk after it).
+    auto stage_of = [&](int64_t c1, float* dst) {
+        const int64_t c2 = c1 + kChunk;
+        const int n1 = c1 < v_end ? (int)(v_end - c1 < kChunk ? v_end - c1 : kChunk) : 0;
+        const int64_t n2 = c2 < v_end ? (v_end - c2 < kChunk ? v_end - c2 : kChunk) : 0;
+        return Stage{base + c1 * size, n1, dst, base + c2 * size, n2 * size};
+    };
+    float* cur = bufs;
+    float* nxt = bufs + kChunk + kBufSkew;
+    {
+        // The item's first chunk is staged on its own (and the second requested meanwhile).
+        for (int u = 0; u < U; ++u) cm[u] = neg_inf;
+        const Stage first = stage_of(v_begin, cur);
+        for (int q = 0; q + U * W <= first.n; q += U * W) stage_columns<X, kD>(first, q, cm);
+        stage_tail<X, kD>(first, cm);
+    }
     for (int64_t c0 = v_begin; c0 < v_end; c0 += kChunk) {
         const int n = (int)(v_end - c0 < kChunk ? v_end - c0 : kChunk);
-        const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
-        load_chunk<X>(job, base, c0, n, nb, buf);
-        const int64_t size = dtype_size(job.dtype), after = v_end - (c0 + n);
-        const Ahead next{base + (c0 + n) * size, size, (after < kChunk ? after : kChunk) * size};
-        F cm[U];
-        for (int u = 0; u < U; ++u) cm[u] = neg_inf;
-        for (int q = 0; q < nb; q += U * W)
-            for (int u = 0; u < U; ++u) cm[u] = X::max(cm[u], X::load(buf + q + u * W));
+        const int nb = padded(n, W);
         const F above = X::set1(g2);
         typename X::M beats = X::gt(cm[0], above);
         for (int u = 1; u < U; ++u) beats = X::mask_or(beats, X::gt(cm[u], above));
-        if (X::any(beats)) merge_top2<X>(buf, nb, c0, g1, a1, g2);
+        if (X::any(beats)) merge_top2<X, kD>(cur, nb, c0, g1, a1, g2);
         const F m_old = m;
         for (int u = 0; u < U; ++u) m = X::max(m, cm[u]);
         const F d = X::max(X::sub(m_old, m), clamp);
@@ -250,15 +336,19 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* buf, RowPa
         // NaN max stays NaN.
         const F ms = X::max(lowest, m);
         typename X::Wide c = X::wide_zero();
-        if (!draw) {
-            add_chunk<X, Mass::None>(buf, nb, ms, s, t, w, c, next);
-            continue;
-        }
-        if (job.beta == 1.0f)
-            add_chunk<X, Mass::Unit>(buf, nb, ms, s, t, w, c, next);
+        const Stage next = stage_of(c0 + kChunk, nxt);
+        for (int u = 0; u < U; ++u) cm[u] = neg_inf;
+        if (!draw)
+            add_chunk<X, Mass::None, kD>(cur, nb, ms, s, t, w, c, next, cm);
+        else if (job.beta == 1.0f)
+            add_chunk<X, Mass::Unit, kD>(cur, nb, ms, s, t, w, c, next, cm);
         else
-            add_chunk<X, Mass::Tempered>(buf, nb, ms, s, t, w, c, next);
-        job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(m, c, w);
+            add_chunk<X, Mass::Tempered, kD>(cur, nb, ms, s, t, w, c, next, cm);
+        if (next.n > 0) stage_tail<X, kD>(next, cm);
+        if (draw) job.chunks[row * job.nchunks + c0 / kChunk] = chunk_mass<X>(m, c, w);
+        float* const done = cur;
+        cur = nxt;
+        nxt = done;
     }
 
     constexpr int L = U * W;
@@ -295,9 +385,16 @@ void run_items(const RowJob& job, RowPartial* parts) {
     const int64_t items = job.R * job.nseg;
 #pragma omp parallel num_threads(job.num_threads)
     {
-        alignas(64) float buf[kChunk];
+        alignas(64) float bufs[2 * kChunk + kBufSkew];
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; ++it) process_item<Simd>(job, it / job.nseg, it % job.nseg, buf, parts[it]);
+        for (int64_t it = 0; it < items; ++it) {
+            const int64_t row = it / job.nseg, seg = it % job.nseg;
+            switch (job.dtype) {
+            case Dtype::F32: process_item<Simd, Dtype::F32>(job, row, seg, bufs, parts[it]); break;
+            case Dtype::F16: process_item<Simd, Dtype::F16>(job, row, seg, bufs, parts[it]); break;
+            case Dtype::BF16: process_item<Simd, Dtype::BF16>(job, row, seg, bufs, parts[it]); break;
+            }
+        }
     }
 }
 
@@ -317,7 +414,7 @@ int64_t locate_in_chunk(const RowJob& job, const char* row, int64_t j, float m, 
     constexpr int W = X::W;
     const int64_t c0 = j * kChunk;
     const int n = (int)(job.V - c0 < kChunk ? job.V - c0 : kChunk);
-    const int nb = (n + 4 * W - 1) / (4 * W) * (4 * W);
+    const int nb = padded(n, W);
     load_chunk<X>(job, row, c0, n, nb, buf);
     alignas(64) float w[kChunk];
     const F mm = X::set1(m);

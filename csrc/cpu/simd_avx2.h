@@ -29,6 +29,12 @@ struct Avx2 {
         const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
     }
+    // 2W bf16 values: f[0] the even ones, f[1] the odd ones (a shift and a mask, no shuffle).
+    static void from_bf16_pairs(const uint16_t* p, F* f) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        f[0] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        f[1] = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xFFFF0000u)));
+    }
     static F add(F a, F b) { return _mm256_add_ps(a, b); }
     static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
@@ -40,8 +46,9 @@ struct Avx2 {
     static Idx blend_idx(M m, Idx a, Idx b) {
         return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), m));
     }
-    static Idx iota(int32_t base) {
-        return _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    static Idx iota(int32_t base, int32_t step) {
+        return _mm256_add_epi32(_mm256_set1_epi32(base),
+                                _mm256_mullo_epi32(_mm256_set1_epi32(step), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm256_add_epi32(a, _mm256_set1_epi32(n)); }
     static Wide wide_zero() { return Wide{_mm256_setzero_pd(), _mm256_setzero_pd()}; }

@@ -29,6 +29,13 @@ struct Avx512 {
         const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
         return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
     }
+    // 2W bf16 values: f[0] the even ones, f[1] the odd ones. A bf16 is the high half of its
+    // fp32, so this is a shift and a mask, where from_bf16's widening is a lane shuffle.
+    static void from_bf16_pairs(const uint16_t* p, F* f) {
+        const __m512i w = _mm512_loadu_si512(p);
+        f[0] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        f[1] = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000u)));
+    }
     static F add(F a, F b) { return _mm512_add_ps(a, b); }
     static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
     static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
@@ -38,9 +45,10 @@ struct Avx512 {
     static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
     static F blend(M m, F a, F b) { return _mm512_mask_blend_ps(m, a, b); }
     static Idx blend_idx(M m, Idx a, Idx b) { return _mm512_mask_blend_epi32(m, a, b); }
-    static Idx iota(int32_t base) {
+    static Idx iota(int32_t base, int32_t step) {
         return _mm512_add_epi32(_mm512_set1_epi32(base),
-                                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+                                _mm512_mullo_epi32(_mm512_set1_epi32(step),
+                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
     static Wide wide_zero() { return Wide{_mm512_setzero_pd(), _mm512_setzero_pd()}; }

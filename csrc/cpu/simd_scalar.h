@@ -21,6 +21,10 @@ struct Scalar {
     static F from_f32(const float* p) { return *p; }
     static F from_f16(const uint16_t* p) { return igk::half_to_float(*p); }
     static F from_bf16(const uint16_t* p) { return igk::bf16_to_float(*p); }
+    static void from_bf16_pairs(const uint16_t* p, F* f) {
+        f[0] = igk::bf16_to_float(p[0]);
+        f[1] = igk::bf16_to_float(p[1]);
+    }
     static F add(F a, F b) { return a + b; }
     static F sub(F a, F b) { return a - b; }
     static F mul(F a, F b) { return a * b; }
@@ -36,7 +40,7 @@ struct Scalar {
     static M gt(F a, F b) { return a > b; }
     static F blend(M m, F a, F b) { return m ? b : a; }
     static Idx blend_idx(M m, Idx a, Idx b) { return m ? b : a; }
-    static Idx iota(int32_t base) { return base; }
+    static Idx iota(int32_t base, int32_t) { return base; }
     static Idx add_idx(Idx a, int32_t n) { return a + n; }
     static M mask_none() { return false; }
     static M mask_or(M a, M b) { return a || b; }
