@@ -14,8 +14,9 @@
 // kPaired) and keeps its own (s, t), relative to a max m_l shared by the sets' lanes l: one
 // rescaling exp a chunk, and one lane factor a chunk mass. Per chunk the new max is found
 // first (while the previous chunk was computed: Stage), then the sums move to it and the
-// chunk's columns are added; a segment's lanes are combined in double. The top two logits and the argmax are the
-// segment's, kept in scalars and updated only by chunks that can change them.
+// chunk's columns are added; a segment's lanes are combined in double. The top two logits
+// and the argmax are the segment's, kept in scalars and updated only by chunks that can
+// change them.
 //
 // Draws (docs/backend_contract.md#token-draws-inverse-transform): while drawing, each chunk
 // also leaves its tempered mass relative to the largest lane max r (ChunkMass), summed in

@@ -46,9 +46,8 @@ struct Avx512 {
     static F blend(M m, F a, F b) { return _mm512_mask_blend_ps(m, a, b); }
     static Idx blend_idx(M m, Idx a, Idx b) { return _mm512_mask_blend_epi32(m, a, b); }
     static Idx iota(int32_t base, int32_t step) {
-        return _mm512_add_epi32(_mm512_set1_epi32(base),
-                                _mm512_mullo_epi32(_mm512_set1_epi32(step),
-                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        return _mm512_add_epi32(_mm512_set1_epi32(base), _mm512_mullo_epi32(_mm512_set1_epi32(step), lane));
     }
     static Idx add_idx(Idx a, int32_t n) { return _mm512_add_epi32(a, _mm512_set1_epi32(n)); }
     static Wide wide_zero() { return Wide{_mm512_setzero_pd(), _mm512_setzero_pd()}; }
