@@ -9,7 +9,7 @@ namespace igk {
 
 enum class Dtype : int { F32 = 0, F16 = 1, BF16 = 2 };
 
-inline int dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
+constexpr int dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
 // The Dtype of `code`; an unknown code throws std::invalid_argument, its message prefixed by `who`.
 inline Dtype to_dtype(int code, const char* who) {

@@ -114,7 +114,7 @@ struct Stage {
 template <class X, Dtype kD>
 inline void stage_columns(const Stage& st, int q, typename X::F* cm) {
     constexpr int W = X::W, U = kLaneSets;
-    constexpr int64_t size = kD == Dtype::F32 ? 4 : 2, bytes = U * W * size;
+    constexpr int64_t size = dtype_size(kD), bytes = U * W * size;
     constexpr int level = kD == Dtype::F32 ? 2 : 3;
     const int64_t b0 = q * size;
     if (bytes >= 64) {
@@ -144,7 +144,7 @@ void stage_tail(const Stage& st, typename X::F* cm) {
     const int q0 = st.n / (U * W) * (U * W), nb = padded(st.n, W);
     for (int q = q0; q < nb; ++q) st.dst[q] = -INFINITY;
     for (int q = q0; q < st.n; ++q) {
-        const char* p = st.src + q * (kD == Dtype::F32 ? 4 : 2);
+        const char* p = st.src + q * dtype_size(kD);
         st.dst[slot<X, kD>(q)] = kD == Dtype::F32   ? *reinterpret_cast<const float*>(p)
                                  : kD == Dtype::F16 ? half_to_float(*reinterpret_cast<const uint16_t*>(p))
                                                     : bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
@@ -294,7 +294,7 @@ template <class X, Dtype kD>
 void process_item(const RowJob& job, int64_t row, int64_t seg, float* bufs, RowPartial& part) {
     using F = typename X::F;
     constexpr int W = X::W;
-    constexpr int64_t size = kD == Dtype::F32 ? 4 : 2;
+    constexpr int64_t size = dtype_size(kD);
     const char* base = static_cast<const char*>(job.base) + job.offset_of(row) * size;
     const int64_t v_begin = seg * job.seglen;
     const int64_t v_end = v_begin + job.seglen < job.V ? v_begin + job.seglen : job.V;
@@ -306,12 +306,12 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* bufs, RowP
     for (int u = 0; u < U; ++u) s[u] = t[u] = X::set1(0.0f);
     float g1 = -INFINITY, g2 = -INFINITY;
     int64_t a1 = v_begin;
+    // Columns of the chunk starting at column c; 0 past the segment's end.
+    auto columns = [&](int64_t c) { return c < v_end ? (int)(v_end - c < kChunk ? v_end - c : kChunk) : 0; };
     // The stage of chunk c1 into dst (and the request of the chunk after it).
     auto stage_of = [&](int64_t c1, float* dst) {
         const int64_t c2 = c1 + kChunk;
-        const int n1 = c1 < v_end ? (int)(v_end - c1 < kChunk ? v_end - c1 : kChunk) : 0;
-        const int64_t n2 = c2 < v_end ? (v_end - c2 < kChunk ? v_end - c2 : kChunk) : 0;
-        return Stage{base + c1 * size, n1, dst, base + c2 * size, n2 * size};
+        return Stage{base + c1 * size, columns(c1), dst, base + c2 * size, columns(c2) * size};
     };
     float* cur = bufs;
     float* nxt = bufs + kChunk + kBufSkew;
@@ -323,8 +323,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* bufs, RowP
         stage_tail<X, kD>(first, cm);
     }
     for (int64_t c0 = v_begin; c0 < v_end; c0 += kChunk) {
-        const int n = (int)(v_end - c0 < kChunk ? v_end - c0 : kChunk);
-        const int nb = padded(n, W);
+        const int nb = padded(columns(c0), W);
         const F above = X::set1(g2);
         typename X::M beats = X::gt(cm[0], above);
         for (int u = 1; u < U; ++u) beats = X::mask_or(beats, X::gt(cm[u], above));
