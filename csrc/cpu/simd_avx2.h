@@ -71,9 +71,7 @@ struct Avx2 {
         v = _mm_max_ps(v, _mm_movehl_ps(v, v));
         return _mm_cvtss_f32(_mm_max_ss(v, _mm_movehdup_ps(v)));
     }
-    static M mask_none() { return _mm256_setzero_ps(); }
-    static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
-    static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
+    static uint32_t bits(M m) { return (uint32_t)_mm256_movemask_ps(m); }
     // 2^(j/8) 2^q for n = q + j/8 held by sum = n + 1.5 * 2^20, whose bits less those of
     // 1.5 * 2^20 are 8n: the entry is looked up by j (the low 3 bits) and 8n << 20 is added to
     // its bits, which puts q in the exponent field and j << 20 below it, where the entries have

@@ -62,9 +62,7 @@ struct Avx512 {
     }
     static double wide_sum(const Wide& acc) { return _mm512_reduce_add_pd(_mm512_add_pd(acc.lo, acc.hi)); }
     static float max_lane(F x) { return _mm512_reduce_max_ps(x); }
-    static M mask_none() { return 0; }
-    static M mask_or(M a, M b) { return a | b; }
-    static bool any(M m) { return m != 0; }
+    static uint32_t bits(M m) { return m; }
     // 2^(j/16) for j in each lane's low 4 bits.
     static F lookup(const float* table, F sum) {
         return _mm512_permutexvar_ps(_mm512_castps_si512(sum), _mm512_load_ps(table));

@@ -42,7 +42,5 @@ struct Scalar {
     static Idx blend_idx(M m, Idx a, Idx b) { return m ? b : a; }
     static Idx iota(int32_t base, int32_t) { return base; }
     static Idx add_idx(Idx a, int32_t n) { return a + n; }
-    static M mask_none() { return false; }
-    static M mask_or(M a, M b) { return a || b; }
-    static bool any(M m) { return m; }
+    static uint32_t bits(M m) { return m ? 1u : 0u; }
 };

@@ -226,6 +226,34 @@ def test_second_prob_ties_and_single_token(backend):
     assert single.entropy.abs().item() < 1e-7 and single.samples.tolist() == [[0, 0]]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_top_two_in_later_chunks(fused, dtype, gen):
+    """The row's top two found after its first chunk of 2048 columns, where the CPU kernel
+    scans only the few lanes holding a column above the runner-up so far, or all of them when
+    many do: duplicates of a new max in two lanes and in one lane (columns 32 apart), a new max
+    whose chunk also holds a new runner-up in another lane, the runner-up alone in a later
+    chunk, and a new max held by nine lanes."""
+    V = 3 * 2048 + 77
+    x = torch.rand(6, V, generator=gen) * 2.0
+    hot = {0: [(2048 + 100, 9.0), (2048 + 517, 9.0)],
+           1: [(4096 + 40, 9.0), (4096 + 72, 9.0)],
+           2: [(2048 + 5, 9.0), (2048 + 700, 7.0), (4096 + 3, 1.5)],
+           3: [(10, 9.0), (6100, 8.0)],
+           4: [(2048 + 67 * i + 3, 9.0 - 0.25 * (i % 3)) for i in range(9)],
+           5: [(V - 1, 9.0), (V - 33, 9.0), (V - 2, 8.5)]}
+    for row, entries in hot.items():
+        for col, value in entries:
+            x[row, col] = value
+    x = x.to(dtype)
+    want = igk.softmax_entropy(x, backend="reference")
+    got = cpu(igk.softmax_entropy(fused.put(x), backend=fused.backend))
+    assert got.argmax.tolist() == [2048 + 100, 4096 + 40, 2048 + 5, 10, 2048 + 3, V - 33]
+    assert torch.equal(got.argmax, want.argmax)
+    torch.testing.assert_close(got.second_prob, want.second_prob, rtol=1e-5, atol=0)
+    torch.testing.assert_close(got.max_prob, want.max_prob, rtol=1e-5, atol=0)
+    assert (got.second_prob[[0, 1, 4, 5]] == got.max_prob[[0, 1, 4, 5]]).all()
+
+
 @pytest.mark.parametrize("V", [4, 4099])   # one block per row, and a row split across slices
 def test_logits_at_the_ends_of_float32(backend, V):
     """Spreads beyond the float32 range and ties among huge logits: every backend as the reference.
