@@ -284,15 +284,19 @@ void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, fl
     merge_chunk_top2(c1, al[top], c2, g1, a1, g2);
 }
 
-// A chunk whose columns above the item's runner-up g2 all lie in at most kScanLanes lanes
-// (lanes[u]: lane set u's, as bits): those lanes' columns, scanned one by one, merged as
-// merge_top2 merges (beyond about 4 lanes the vector pass is the cheaper one). A
+// A chunk whose columns above the item's runner-up g2 all lie in a few lanes (lanes[u]: lane
+// set u's, as bits): those lanes' columns, scanned one by one, merged as merge_top2 merges. A
 // column at or below g2 changes none of g1, a1, g2, so the chunk's largest column, the lowest
 // column holding it and its second largest when above g2 are all that the merge needs. After
 // an item's first chunks this is the common case (one or two lanes): where the vector pass
 // over the whole chunk took about 5% of the pass without draws (bf16 [512, 126464], random
-// rows), the scan takes about 1%.
-constexpr int kScanLanes = 4;
+// rows), the scan takes about 1%. On a chunk in L1 a lane's scan took about 95 cycles on
+// AVX-512 (64 columns) and 190 on AVX2 (128), the vector pass 740-760 on both: the scan is
+// the cheaper one up to U W / 4 lanes (scan_lanes).
+template <class X>
+constexpr int scan_lanes() {
+    return kLaneSets * X::W / 4;
+}
 
 template <class X, Dtype kD>
 void merge_lanes(const float* buf, int nb, int64_t c0, const uint32_t* lanes, float& g1, int64_t& a1, float& g2) {
@@ -373,7 +377,7 @@ void process_item(const RowJob& job, int64_t row, int64_t seg, float* bufs, RowP
             lanes[u] = X::bits(X::gt(cm[u], above));
             beats += __builtin_popcount(lanes[u]);
         }
-        if (beats > kScanLanes)
+        if (beats > scan_lanes<X>())
             merge_top2<X, kD>(cur, nb, c0, g1, a1, g2);
         else if (beats > 0)
             merge_lanes<X, kD>(cur, nb, c0, lanes, g1, a1, g2);
