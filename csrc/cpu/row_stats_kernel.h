@@ -46,32 +46,33 @@ inline typename X::F from(const char* p) {
     return X::from_bf16(reinterpret_cast<const uint16_t*>(p));
 }
 
+// One column at p as fp32, the dtype known at compile time.
+template <Dtype kD>
+inline float column_value(const char* p) {
+    if (kD == Dtype::F32) return *reinterpret_cast<const float*>(p);
+    if (kD == Dtype::F16) return half_to_float(*reinterpret_cast<const uint16_t*>(p));
+    return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
+}
+
 // Columns [c0, c0 + n) of a row as fp32 in buf, padded with -inf to nb (a draw's chunk).
+template <class X, Dtype kD>
+void load_columns(const char* row, int64_t c0, int n, int nb, float* buf) {
+    constexpr int W = X::W;
+    constexpr int64_t size = dtype_size(kD);
+    const char* p = row + c0 * size;
+    int q = 0;
+    for (; q + W <= n; q += W) X::store(buf + q, from<X, kD>(p + q * size));
+    for (; q < n; ++q) buf[q] = column_value<kD>(p + q * size);
+    for (; q < nb; ++q) buf[q] = -INFINITY;
+}
+
 template <class X>
 void load_chunk(const RowJob& job, const char* row, int64_t c0, int n, int nb, float* buf) {
-    constexpr int W = X::W;
-    int q = 0;
     switch (job.dtype) {
-    case Dtype::F32: {
-        const float* p = reinterpret_cast<const float*>(row) + c0;
-        for (; q + W <= n; q += W) X::store(buf + q, X::from_f32(p + q));
-        for (; q < n; ++q) buf[q] = p[q];
-        break;
+    case Dtype::F32: load_columns<X, Dtype::F32>(row, c0, n, nb, buf); break;
+    case Dtype::F16: load_columns<X, Dtype::F16>(row, c0, n, nb, buf); break;
+    case Dtype::BF16: load_columns<X, Dtype::BF16>(row, c0, n, nb, buf); break;
     }
-    case Dtype::F16: {
-        const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c0;
-        for (; q + W <= n; q += W) X::store(buf + q, X::from_f16(p + q));
-        for (; q < n; ++q) buf[q] = half_to_float(p[q]);
-        break;
-    }
-    case Dtype::BF16: {
-        const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c0;
-        for (; q + W <= n; q += W) X::store(buf + q, X::from_bf16(p + q));
-        for (; q < n; ++q) buf[q] = bf16_to_float(p[q]);
-        break;
-    }
-    }
-    for (; q < nb; ++q) buf[q] = -INFINITY;
 }
 
 // Columns of a chunk (fp32, padded with -inf to a multiple of 4W).
@@ -90,6 +91,12 @@ inline int slot(int q) {
     if (!kPaired<kD>) return q;
     const int g = q / (2 * W) * (2 * W), r = q - g;
     return g + (r & 1) * W + (r >> 1);
+}
+
+// The column, within its group of U W, that lane l of lane set u sees (slot's inverse).
+template <class X, Dtype kD>
+constexpr int lane_column(int u, int l) {
+    return kPaired<kD> ? 2 * l + u : u * X::W + l;
 }
 
 // The next chunk of an item, staged while this one is computed: its columns converted to fp32
@@ -143,12 +150,7 @@ void stage_tail(const Stage& st, typename X::F* cm) {
     constexpr int W = X::W, U = kLaneSets;
     const int q0 = st.n / (U * W) * (U * W), nb = padded(st.n, W);
     for (int q = q0; q < nb; ++q) st.dst[q] = -INFINITY;
-    for (int q = q0; q < st.n; ++q) {
-        const char* p = st.src + q * dtype_size(kD);
-        st.dst[slot<X, kD>(q)] = kD == Dtype::F32   ? *reinterpret_cast<const float*>(p)
-                                 : kD == Dtype::F16 ? half_to_float(*reinterpret_cast<const uint16_t*>(p))
-                                                    : bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
-    }
+    for (int q = q0; q < st.n; ++q) st.dst[slot<X, kD>(q)] = column_value<kD>(st.src + q * dtype_size(kD));
     for (int q = q0; q < nb; q += U * W)
         for (int u = 0; u < U; ++u) cm[u] = X::max(cm[u], X::load(st.dst + q + u * W));
 }
@@ -252,7 +254,8 @@ void merge_top2(const float* buf, int nb, int64_t c0, float& g1, int64_t& a1, fl
     I arg[U], col[U];
     for (int u = 0; u < U; ++u) {
         m[u] = second[u] = neg_inf;
-        arg[u] = col[u] = kPaired<kD> ? X::iota((int32_t)(c0 + u), 2) : X::iota((int32_t)(c0 + u * W), 1);
+        const int first = lane_column<X, kD>(u, 0);
+        arg[u] = col[u] = X::iota((int32_t)(c0 + first), lane_column<X, kD>(u, 1) - first);
     }
     for (int q = 0; q < nb; q += U * W) {
         for (int u = 0; u < U; ++u) {
@@ -309,7 +312,7 @@ void merge_lanes(const float* buf, int nb, int64_t c0, const uint32_t* lanes, fl
             for (int q = 0; q < nb; q += U * W) {
                 const float f = buf[q + u * W + l];
                 if (!(f > g2)) continue;
-                const int64_t col = c0 + q + (kPaired<kD> ? 2 * l + u : u * W + l);
+                const int64_t col = c0 + q + lane_column<X, kD>(u, l);
                 if (f > c1) {
                     c2 = c1;
                     c1 = f;
