@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(eval_cli.main(argv[1:]) or 0)
         return _generate(build_parser().parse_args(argv))
     except KeyboardInterrupt:
-        print(f"igkernels {command}: interrupted", file=sys.stderr)
+        resume = "; rerun the same command to resume (finished batches are kept)" if command == "eval" else ""
+        print(f"igkernels {command}: interrupted{resume}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, RuntimeError, OSError) as exc:
         if os.environ.get("IGK_DEBUG") == "1":

@@ -81,7 +81,7 @@ def _init_distributed(device: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..models import load
     from ..sampling import InfoGainSampler
-    from .runner import evaluate, format_summary
+    from .runner import check_options, evaluate, format_summary
 
     task = get(args.task)
     variants = tuple(v.strip() for v in args.variant.split(",") if v.strip())
@@ -92,14 +92,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.num_fewshot < 0:
-        raise ValueError(f"--num-fewshot must be >= 0, got {args.num_fewshot}")
     new = task.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
     steps = args.steps if args.steps is not None else (task.default_steps or new)
+    for flag, value, low in (("--max-new-tokens", new, 0), ("--steps", steps, 1)):
+        if value < low:
+            raise ValueError(f"{flag} must be >= {low}, got {value}")
     config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])
+    check_options(task, variants, config, args.out, args.num_fewshot, args.fewshot_data)
     device = _device(args.device)
     check_device_and_backend(device, config.backend)
     model_path = args.model or str(MODEL_DIR)
+    embedded = args.model is None or os.path.realpath(args.model) == os.path.realpath(MODEL_DIR)
     _init_distributed(device)
     try:
         model, tokenizer = load(model_path, device=device, dtype=args.dtype)
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         summary = evaluate(sampler, task, args.out, data=args.data, variants=variants, config=config,
                            limit=args.limit, batch_size=args.batch_size, chat=False if args.no_chat else None,
                            num_fewshot=args.num_fewshot, fewshot_data=args.fewshot_data,
-                           model_name=args.model or "embedded", force=args.force, figure=not args.no_figure,
+                           model_name="embedded" if embedded else args.model, force=args.force, figure=not args.no_figure,
                            progress=not args.no_progress)
     finally:
         import torch.distributed as dist

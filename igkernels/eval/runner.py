@@ -12,16 +12,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..cli import strict_json
 from ..demo.app import wilson
 from ..sampling.config import DecodeConfig
-from .store import SUMMARY_FILE, Store
+from .store import FIGURE_FILE, SUMMARY_FILE, Store, check_out
 from .tasks import Sample, Task, get
 
 
@@ -34,6 +37,12 @@ class Batch:
 
 def batches(samples: list[Sample], batch_size: int) -> list[Batch]:
     return [Batch(j, i, tuple(samples[i:i + batch_size])) for j, i in enumerate(range(0, len(samples), batch_size))]
+
+
+def sample_digest(sample: Sample) -> str:
+    """What a result line is of: the sample's id, prompt and target (a changed sample is redone)."""
+    text = json.dumps([sample.id, sample.prompt, sample.target], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def file_digest(path: str) -> str:
@@ -79,7 +88,8 @@ def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: 
         completion = task.truncate(task.completion_text(ids, sampler.tokenizer))
         answer = task.extract(s, completion)
         records.append({
-            "id": s.id, "index": batch.first + i, "batch": batch.number, "variant": cfg.variant,
+            "id": s.id, "sample_sha": sample_digest(s), "index": batch.first + i, "batch": batch.number,
+            "variant": cfg.variant,
             "completion": completion, "answer": answer, "correct": bool(task.score(s, completion, answer)),
             "cumulative_entropy": float(out.cumulative_entropy[i]), "model_calls": out.num_forward,
             "canvases": 1 + sum(h["canvases"][i] for h in out.history),
@@ -87,6 +97,15 @@ def decode_batch(sampler, task: Task, batch: Batch, config: DecodeConfig, chat: 
             "wall_s": wall / len(prompts), "seed": seeds[i], "config": {**options, "seed": seeds[i]},
         })
     return records
+
+
+def _model_identity(sampler) -> dict:
+    """The model's dtype and device type, which the results depend on (float rounding)."""
+    model = getattr(sampler, "model", None)
+    param = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    if param is None:
+        return {"dtype": None, "device": None}
+    return {"dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type}
 
 
 def summarize(records: list[dict], variants: tuple[str, ...], missing: int) -> dict:
@@ -143,6 +162,24 @@ def save_plot(summary: dict, task: str, path: Path) -> Path:
     return path
 
 
+def check_options(task: Task, variants: tuple[str, ...], config: DecodeConfig, out: str | os.PathLike,
+                  num_fewshot: int, fewshot_data: str | os.PathLike | None) -> None:
+    """The checks of ``evaluate``'s options that need no model or data, each a ValueError naming
+    the flag (the CLI runs them before loading the model)."""
+    if not variants or len(set(variants)) != len(variants):
+        raise ValueError(f"--variant: expected distinct variants, got {', '.join(variants) or 'none'}")
+    if task.infill and config.max_new_tokens:
+        raise ValueError(f"--max-new-tokens: task {task.name!r} fills the masks inside its prompt and generates "
+                         f"nothing after it, so it must be 0, got {config.max_new_tokens}")
+    if num_fewshot < 0:
+        raise ValueError(f"--num-fewshot must be >= 0, got {num_fewshot}")
+    if fewshot_data is not None and not num_fewshot:
+        raise ValueError("--fewshot-data: given without --num-fewshot (how many exemplars to take from it)")
+    if fewshot_data is not None and not Path(fewshot_data).is_file():
+        raise ValueError(f"--fewshot-data: no such file: {fewshot_data}")
+    check_out(out)
+
+
 def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
              variants: tuple[str, ...] = ("info_gain",), config: DecodeConfig | None = None, limit: int | None = None,
              batch_size: int = 8, chat: bool | None = None, num_fewshot: int = 0,
@@ -173,13 +210,13 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | o
         raise TypeError("config.seed: evaluate takes one int seed (sample i gets seed + i)")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    variants = tuple(variants)
+    check_options(task, variants, config, out, num_fewshot, fewshot_data)
     # A task's prompt and stop strings follow its chat setting; a tokenizer without a chat
     # template (a base model) gets the completion-style prompts.
     task.chat = task.chat and bool(getattr(sampler.tokenizer, "chat_template", None)) if chat is None else chat
     chat = task.chat
     rank, world = distributed()
-    if num_fewshot < 0:
-        raise ValueError(f"num_fewshot must be >= 0, got {num_fewshot}")
     if num_fewshot and fewshot_data is not None:
         shots = task.load(fewshot_data, num_fewshot, config.seed)
         samples = task.load(data, limit, config.seed)
@@ -187,36 +224,44 @@ def evaluate(sampler, task: str | Task, out: str | os.PathLike, *, data: str | o
         samples = task.load(data, None if limit is None else limit + num_fewshot, config.seed)
         shots, samples = samples[:num_fewshot], samples[num_fewshot:]
     if len(shots) < num_fewshot:
-        raise ValueError(f"num_fewshot: {num_fewshot} exemplars asked for, the data holds {len(shots)}")
+        raise ValueError(f"--num-fewshot: {num_fewshot} exemplars asked for, the data holds {len(shots)}")
+    if not samples:
+        raise ValueError(f"--data {data}: no samples to evaluate" if data else f"task {task.name!r}: no samples")
     work = batches(samples, batch_size)
-    expected = {(v, b.number): {s.id for s in b.samples} for v in variants for b in work}
+    expected = {(v, b.number): {s.id: sample_digest(s) for s in b.samples} for v in variants for b in work}
     store = Store(out, rank)
     local = data is not None and not data.startswith("hf:")
     run = {"task": task.name, "data": str(Path(data).resolve()) if local else data or task.hub,
            "data_sha256": file_digest(data) if local else None,
-           "model": model_name, "batch_size": batch_size, "chat": chat, "num_fewshot": num_fewshot,
+           "model": model_name, **_model_identity(sampler), "batch_size": batch_size, "chat": chat,
+           "num_fewshot": num_fewshot,
            "fewshot_sha256": file_digest(fewshot_data) if num_fewshot and fewshot_data else None,
            "config": {k: v for k, v in config.to_dict().items() if k not in ("variant", "progress")}}
     store.check_run(run, force)
     _barrier()
     done = store.done(expected)
     todo = [(v, b) for v in variants for b in work if b.number % world == rank and (v, b.number) not in done]
+    # Accuracy so far per variant, the batches done in earlier runs included.
+    tally = {v: [0, 0] for v in variants}
+    for (v, _), recs in done.items():
+        tally[v][0] += sum(r["correct"] for r in recs)
+        tally[v][1] += len(recs)
     with tqdm(total=sum(len(b.samples) for _, b in todo), desc=f"igkernels eval {task.name}", unit="sample",
               disable=not progress or rank != 0, file=sys.stderr) as bar:
-        right = total = 0
         for v, b in todo:
             records = decode_batch(sampler, task, b, config.replace(variant=v), chat, shots)
             store.append(records)
-            right, total = right + sum(r["correct"] for r in records), total + len(records)
+            tally[v][0] += sum(r["correct"] for r in records)
+            tally[v][1] += len(records)
             bar.update(len(records))
-            bar.set_postfix_str(f"{v} acc {right / total:.3f}")
+            bar.set_postfix_str(f"{v} acc {tally[v][0] / tally[v][1]:.3f} of {tally[v][1]}")
     _barrier()
     if rank != 0:
         return None
     records, missing = store.merge(expected)
     summary = {"task": task.name, "samples": len(samples), **summarize(records, variants, missing)}
     if figure and records:
-        summary["figure"] = str(save_plot(summary, task.name, store.out / "accuracy.png"))
+        summary["figure"] = str(save_plot(summary, task.name, store.out / FIGURE_FILE))
     (store.out / SUMMARY_FILE).write_text(strict_json(summary, indent=2) + "\n")
     return summary
 

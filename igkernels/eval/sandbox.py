@@ -27,15 +27,17 @@ Conventions:
 * the same prelude turns internet sockets off (``socket.socket`` for AF_INET/AF_INET6 and
   ``socket.create_connection`` raise ``OSError("network disabled")``; Unix sockets stay, for
   multiprocessing and asyncio);
-* passed: the program ran to its end, i.e. it exited with status 0 and did not raise
+* passed: the program ran to its end, i.e. it exited with status 0, did not raise
   ``SystemExit`` on the way (``exit(0)`` or ``unittest.main()`` before the appended tests is a
-  failure, not a pass).
+  failure, not a pass), and the prelude got back from it to write a token (chosen per run) to a
+  file outside the program's directory (``os._exit(0)`` skips that: a failure too).
 """
 from __future__ import annotations
 
 import math
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -53,12 +55,13 @@ _TAIL_BYTES = 64 * 2**10      # how much of each captured stream is read back
 _DETAIL_LINES = 20
 _DETAIL_CHARS = 2000
 
-# Runs in the child as `python -c _PRELUDE AS CPU FSIZE`, then runs main.py. run_path (rather than
+# Runs in the child as `python -c _PRELUDE AS CPU FSIZE CORE DONE_PATH TOKEN`, then runs main.py. run_path (rather than
 # text prepended to the program) keeps the program's line numbers and its `from __future__` imports.
 _PRELUDE = r'''
 import resource, runpy, socket, sys
+_done_path, _token = sys.argv[9:11]
 for _name, _soft, _hard in zip(("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_CORE"),
-                               map(int, sys.argv[1::2]), map(int, sys.argv[2::2])):
+                               map(int, sys.argv[1:9:2]), map(int, sys.argv[2:9:2])):
     _r = getattr(resource, _name)
     _cap = resource.getrlimit(_r)[1]
     if _cap != resource.RLIM_INFINITY:
@@ -90,6 +93,8 @@ try:
 except SystemExit as _exc:
     sys.stderr.write(f"SystemExit({_exc.code!r}) before the end of the program\n")
     sys.exit(1)
+with open(_done_path, "w") as _fh:
+    _fh.write(_token)
 '''
 
 
@@ -141,8 +146,9 @@ def _run(program: str, timeout: float, memory_mb: int, root: Path) -> RunResult:
     cpu = math.ceil(timeout) + 1
     limits = [memory_mb * 2**20, memory_mb * 2**20, cpu, cpu + 1,  # SIGXCPU at soft, SIGKILL at hard
               FILE_SIZE_LIMIT, FILE_SIZE_LIMIT, 0, 0]
+    done, token = root / "done", secrets.token_hex(16)
     cmd = [sys.executable, "-s", *(["-P"] if sys.version_info >= (3, 11) else []), "-c", _PRELUDE,
-           *map(str, limits)]
+           *map(str, limits), str(done), token]
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(work), "TMPDIR": str(work),
            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
@@ -164,8 +170,11 @@ def _run(program: str, timeout: float, memory_mb: int, root: Path) -> RunResult:
     code = proc.returncode
     if timed_out:
         return RunResult(False, "timeout", _detail(f"{stderr}\ntimed out after {timeout:g} s"), stdout)
-    if code == 0:
+    if code == 0 and _read_token(done) == token:
         return RunResult(True, "passed", _detail(stderr), stdout)
+    if code == 0:
+        return RunResult(False, "failed", _detail(f"{stderr}\nexited before the end of the program "
+                                                  "(os._exit or a signal handler)"), stdout)
     if code == -signal.SIGXCPU:
         return RunResult(False, "timeout", _detail(f"{stderr}\nCPU time limit ({cpu} s) exceeded"), stdout)
     lines = stderr.strip().splitlines()
@@ -174,6 +183,13 @@ def _run(program: str, timeout: float, memory_mb: int, root: Path) -> RunResult:
     if code < 0:
         return RunResult(False, "failed", _detail(f"{stderr}\nkilled by {signal.Signals(-code).name}"), stdout)
     return RunResult(False, "failed", _detail(stderr), stdout)
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _kill_group(pgid: int) -> None:

@@ -1,9 +1,15 @@
 """Results on disk: one JSONL shard per process, whole batches at a time, nothing finished lost.
 
-An output directory holds ``run.json`` (what the results depend on: task, data, model, decode
-options; a rerun with other values is refused unless told to start afresh), one
-``shard-<rank>.jsonl`` per process, and, once a run is complete, ``results.jsonl`` (the merged
-lines in sample order) and ``summary.json``.
+An output directory holds ``run.json`` (what the results depend on: task, data, model and its
+dtype and device type, decode options; a rerun with other values is refused unless told to start
+afresh, and so are shards without a ``run.json``), one ``shard-<rank>.jsonl`` per process, and,
+once a run is complete, ``results.jsonl`` (the merged lines in sample order) and
+``summary.json``.
+
+Each line names its sample by id and by a digest of the sample's content (``sample_sha``): a
+batch counts as done only when its lines are those of the samples the run now expects, so a
+rerun with another ``--limit`` reuses exactly the batches whose samples did not change, and
+keeps the lines of batches it does not evaluate (a later run may want them again).
 
 A batch's lines are written with one ``write`` and flushed to disk before the next batch
 starts, so a crash or Ctrl-C loses at most the batch in flight. A process killed during that
@@ -20,8 +26,28 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-RUN_FILE, RESULTS_FILE, SUMMARY_FILE = "run.json", "results.jsonl", "summary.json"
+RUN_FILE, RESULTS_FILE, SUMMARY_FILE, FIGURE_FILE = "run.json", "results.jsonl", "summary.json", "accuracy.png"
 BatchKey = tuple  # (variant, batch number)
+Expected = dict  # BatchKey -> {sample id: sample digest} of every batch the run evaluates
+_RECORD_KEYS = {"variant": str, "batch": int, "id": str, "index": int}
+
+
+def check_out(out: str | os.PathLike) -> Path:
+    """``out`` as a directory this process can write, created if missing; a ValueError naming
+    ``--out`` otherwise (before any model is loaded)."""
+    text = os.fspath(out)
+    if not text:
+        raise ValueError("--out: an empty path")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {path}: cannot create it ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {path}: not writable")
+    return path
 
 
 def shard_path(out: Path, rank: int) -> Path:
@@ -29,23 +55,37 @@ def shard_path(out: Path, rank: int) -> Path:
 
 
 def read_lines(path: Path) -> list[dict]:
-    """The records of a shard; a line that is not JSON (a torn write) ends the valid part."""
+    """The records of a shard; a line that is not JSON (a torn write) ends the valid part. A
+    JSON line that is not a result record raises a ValueError naming the file and line."""
     records = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 break
+            if not isinstance(record, dict) or any(not isinstance(record.get(k), t) or isinstance(record.get(k), bool)
+                                                   for k, t in _RECORD_KEYS.items()):
+                raise ValueError(f"{path}: line {n} is not a result line of igkernels eval (no "
+                                 f"{', '.join(_RECORD_KEYS)}); move the file away, or use --force to discard it")
+            records.append(record)
     return records
 
 
-def complete_batches(records: Iterable[dict], expected: dict[BatchKey, set[str]]) -> dict[BatchKey, list[dict]]:
-    """The records of each batch whose expected ids are all present (one record per id)."""
+def _expected(record: dict, expected: Expected) -> bool:
+    """Whether ``record`` is the line of a sample the run expects in that batch (id and digest)."""
+    digest = expected.get((record["variant"], record["batch"]), {}).get(record["id"])
+    return digest is not None and digest == record.get("sample_sha")
+
+
+def complete_batches(records: Iterable[dict], expected: Expected) -> dict[BatchKey, list[dict]]:
+    """The records of each expected batch whose samples all have a line (the first of each),
+    counting only lines of the samples expected (same id and digest)."""
     groups: dict[BatchKey, dict[str, dict]] = defaultdict(dict)
     for r in records:
-        groups[(r["variant"], r["batch"])].setdefault(r["id"], r)
-    return {key: list(g.values()) for key, g in groups.items() if expected.get(key) == set(g)}
+        if _expected(r, expected):
+            groups[(r["variant"], r["batch"])].setdefault(r["id"], r)
+    return {key: list(g.values()) for key, g in groups.items() if len(g) == len(expected[key])}
 
 
 class Store:
@@ -56,30 +96,38 @@ class Store:
         self.shard = shard_path(self.out, rank)
 
     def check_run(self, run: dict, force: bool) -> None:
-        """Record ``run`` (rank 0), or refuse one that differs from what the directory holds."""
+        """Record ``run`` (rank 0), or refuse one that differs from what the directory holds,
+        and results that no ``run.json`` describes."""
         path = self.out / RUN_FILE
-        if path.exists() and not force:
-            before = json.loads(path.read_text())
-            changed = sorted(k for k in set(before) | set(run) if before.get(k) != run.get(k))
-            if changed:
-                raise ValueError(f"--out {self.out}: holds results of another run (differs in {', '.join(changed)}); "
+        if not force:
+            if path.exists():
+                changed = _changed(_read_run(path), run)
+                if changed:
+                    raise ValueError(f"--out {self.out}: holds results of another run (differs in "
+                                     f"{', '.join(changed)}); use another --out, or --force to discard them")
+            elif self.rank == 0 and (any(self.out.glob("shard-*.jsonl")) or (self.out / RESULTS_FILE).exists()):
+                raise ValueError(f"--out {self.out}: holds results but no {RUN_FILE} saying which run made them; "
                                  "use another --out, or --force to discard them")
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             if force:
-                for p in [*self.out.glob("shard-*.jsonl"), self.out / RESULTS_FILE, self.out / SUMMARY_FILE]:
+                for p in [*self.out.glob("shard-*.jsonl"), *(self.out / f for f in (RESULTS_FILE, SUMMARY_FILE,
+                                                                                      FIGURE_FILE))]:
                     p.unlink(missing_ok=True)
             _write_atomic(path, json.dumps(run, indent=2, sort_keys=True) + "\n")
 
-    def done(self, expected: dict[BatchKey, set[str]]) -> set[BatchKey]:
-        """Batches complete in any shard; this process's shard is rewritten without the rest."""
-        done: set[BatchKey] = set()
+    def done(self, expected: Expected) -> dict[BatchKey, list[dict]]:
+        """The records of every batch complete in some shard. This process's shard is rewritten
+        without the lines of expected samples whose batch it does not complete (a part written
+        when a process was killed)."""
+        done: dict[BatchKey, list[dict]] = {}
         for path in sorted(self.out.glob("shard-*.jsonl")):
             records = read_lines(path)
             complete = complete_batches(records, expected)
-            done |= set(complete)
+            for key, recs in complete.items():
+                done.setdefault(key, recs)
             if path == self.shard:
-                kept = [r for r in records if (r["variant"], r["batch"]) in complete]
+                kept = [r for r in records if (r["variant"], r["batch"]) in complete or not _expected(r, expected)]
                 if len(kept) != len(records) or path.stat().st_size != _size(kept):
                     _write_atomic(path, "".join(_line(r) for r in kept))
         return done
@@ -92,7 +140,7 @@ class Store:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def merge(self, expected: dict[BatchKey, set[str]]) -> tuple[list[dict], int]:
+    def merge(self, expected: Expected) -> tuple[list[dict], int]:
         """Every complete batch, each from one shard, in (variant, index) order, written to
         ``results.jsonl``; returns them and the number of samples still missing."""
         found: dict[BatchKey, list[dict]] = {}
@@ -103,6 +151,30 @@ class Store:
         missing = sum(len(ids) for key, ids in expected.items() if key not in found)
         _write_atomic(self.out / RESULTS_FILE, "".join(_line(r) for r in records))
         return records, missing
+
+
+def _read_run(path: Path) -> dict:
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a run description of igkernels eval ({exc}); move it away, or use --force "
+                         "to discard the directory's results") from None
+    if not isinstance(run, dict):
+        raise ValueError(f"{path}: not a run description of igkernels eval (a JSON {type(run).__name__}); move it "
+                         "away, or use --force to discard the directory's results")
+    return run
+
+
+def _changed(before: dict, now: dict, prefix: str = "") -> list[str]:
+    """The keys whose values differ (nested dicts by their own keys, as ``config.seed``)."""
+    out = []
+    for k in sorted(set(before) | set(now)):
+        a, b = before.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
 
 
 def _line(record: dict) -> str:

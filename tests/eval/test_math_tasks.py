@@ -301,6 +301,24 @@ def test_missing_field_names_file(tmp_path, cls, row):
         cls().load(str(path))
 
 
+def test_missing_field_is_named(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text(json.dumps({"question": "q"}) + "\n")
+    with pytest.raises(ValueError, match=r"broken.jsonl: row 0: no field 'answer'"):
+        GSM8K().load(str(path))
+
+
+def test_two_rows_with_one_id_are_refused(tmp_path):
+    path = tmp_path / "dup.jsonl"
+    rows = [{"problem": "p", "solution": "s", "answer": "1", "unique_id": "a"},
+            {"problem": "q", "solution": "s", "answer": "2", "unique_id": "b"},
+            {"problem": "r", "solution": "s", "answer": "3", "unique_id": "a"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=r"dup.jsonl: rows 0 and 2 have the same id 'a'"):
+        MATH500().load(str(path))
+    assert [s.id for s in MATH500().load(str(path), limit=2)] == ["a", "b"]
+
+
 def test_hub_datasets_load_through_datasets(monkeypatch):
     """--data hf:ID[:CONFIG][@SPLIT], or the task's own Hub dataset without --data (offline: a
     stand-in for datasets.load_dataset)."""

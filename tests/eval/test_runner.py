@@ -143,7 +143,7 @@ def test_fewshot_exemplars_come_first_and_are_not_evaluated(tmp_path, monkeypatc
     def fake_decode(sampler, task, batch, config, chat, shots=()):
         seen.append(([s.id for s in batch.samples], [s.id for s in shots],
                      [task.with_shots(task.build_prompt(s), shots) for s in batch.samples]))
-        return [{"id": s.id, "index": batch.first + i, "batch": batch.number, "variant": config.variant,
+        return [{"id": s.id, "sample_sha": runner.sample_digest(s), "index": batch.first + i, "batch": batch.number, "variant": config.variant,
                  "correct": False, "model_calls": 1, "canvases": 1, "cumulative_entropy": 0.0, "new_tokens": 1,
                  "wall_s": 0.1} for i, s in enumerate(batch.samples)]
 
@@ -172,7 +172,12 @@ def test_fewshot_exemplars_come_first_and_are_not_evaluated(tmp_path, monkeypatc
     (["--limit", "0"], "--limit must be >= 1"),
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--num-fewshot", "-1"], "--num-fewshot must be >= 0"),
-    (["--num-fewshot", "9999"], "num_fewshot: 9999 exemplars asked for"),
+    (["--num-fewshot", "9999"], "--num-fewshot: 9999 exemplars asked for"),
+    (["--variant", "info_gain,confidence,info_gain"], "--variant: expected distinct variants"),
+    (["--max-new-tokens", "4"], "--max-new-tokens: task 'mul' fills the masks"),
+    (["--steps", "0"], "--steps must be >= 1"),
+    (["--fewshot-data", "x.jsonl"], "--fewshot-data: given without --num-fewshot"),
+    (["--fewshot-data", "x.jsonl", "--num-fewshot", "1"], "--fewshot-data: no such file: x.jsonl"),
 ])
 def test_bad_eval_arguments_name_the_flag(tmp_path, capsys, args, message):
     assert cli_main(["eval", "--task", "mul", "--out", str(tmp_path), "--no-progress", *args]) == 2
@@ -184,3 +189,90 @@ def test_a_missing_data_file_is_named(tmp_path, capsys):
     assert cli_main(["eval", "--task", "gsm8k", "--data", str(missing), "--out", str(tmp_path / "o"),
                      "--no-progress"]) == 2
     assert f"no such file: {missing}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "exists and is not a directory"),
+    (lambda p: None, "--out: an empty path"),
+])
+def test_a_bad_out_is_named_before_any_work(tmp_path, capsys, make, message):
+    out = tmp_path / "file"
+    make(out)
+    assert cli_main(["eval", "--task", "mul", "--out", str(out) if "empty" not in message else "",
+                     "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def _decodes(monkeypatch) -> list:
+    """The (variant, batch) of every batch decoded from now on."""
+    from igkernels.eval import runner
+    seen, real = [], runner.decode_batch
+    monkeypatch.setattr(runner, "decode_batch",
+                        lambda sampler, task, batch, config, *a: seen.append((config.variant, batch.number))
+                        or real(sampler, task, batch, config, *a))
+    return seen
+
+
+def test_a_changed_limit_redoes_exactly_the_changed_batches(tmp_path, monkeypatch):
+    """demo-sudoku has 48 held-out puzzles: 50 samples reshuffle them once more, so every sample
+    of a 50-sample run differs from a 16-sample run's. A rerun with another --limit reuses only
+    the batches whose samples are the same, keeps the others' lines, and ends as a fresh run."""
+    def run(out, limit):
+        return cli_main(["eval", "--task", "demo-sudoku", "--limit", str(limit), "--variant", "confidence",
+                         "--batch-size", "8", "--out", str(out), "--no-progress", "--no-figure"])
+    seen = _decodes(monkeypatch)
+    fresh = {n: tmp_path / f"fresh{n}" for n in (16, 50)}
+    for n, out in fresh.items():
+        assert run(out, n) == 0
+    seen.clear()
+    out = tmp_path / "changed"
+    assert run(out, 16) == 0 and run(out, 50) == 0
+    assert results(out) == results(fresh[50])
+    assert seen == [("confidence", b) for b in (0, 1)] + [("confidence", b) for b in range(7)]
+    seen.clear()
+    assert run(out, 16) == 0 and results(out) == results(fresh[16])
+    assert run(out, 50) == 0 and results(out) == results(fresh[50])
+    assert seen == []   # each run kept the other's lines
+
+
+def test_results_without_their_run_description_are_refused(tmp_path, capsys):
+    assert eval_cli(tmp_path, limit=8) == 0
+    (tmp_path / store.RUN_FILE).unlink()
+    assert eval_cli(tmp_path, "--seed", "1", limit=8) == 2
+    assert "holds results but no run.json" in capsys.readouterr().err
+    assert eval_cli(tmp_path, "--seed", "1", "--force", limit=8) == 0
+
+
+def test_another_dtype_is_another_run(tmp_path, capsys):
+    assert eval_cli(tmp_path, limit=8) == 0
+    assert eval_cli(tmp_path, "--dtype", "bf16", limit=8) == 2
+    assert "differs in dtype" in capsys.readouterr().err
+    assert eval_cli(tmp_path, "--model", str(MODEL_DIR), limit=8) == 0   # the embedded model by its path
+
+
+def test_a_changed_option_is_named(tmp_path, capsys):
+    assert eval_cli(tmp_path, limit=8) == 0
+    assert eval_cli(tmp_path, "--temperature", "0.5", "--seed", "3", limit=8) == 2
+    assert "differs in config.seed, config.temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda out: store.shard_path(out, 0).write_text('{"variant": "info_gain"}\n'), "shard-0.jsonl: line 1 is not"),
+    (lambda out: store.shard_path(out, 0).write_text("[1, 2]\n"), "shard-0.jsonl: line 1 is not"),
+    (lambda out: (out / store.RUN_FILE).write_text("[]"), "run.json: not a run description"),
+    (lambda out: (out / store.RUN_FILE).write_text("xx"), "run.json: not a run description"),
+])
+def test_damaged_store_files_are_named(tmp_path, capsys, damage, message):
+    assert eval_cli(tmp_path, limit=8) == 0
+    damage(tmp_path)
+    assert eval_cli(tmp_path, limit=8) == 2
+    assert message in capsys.readouterr().err
+    assert eval_cli(tmp_path, "--force", limit=8) == 0
+
+
+def test_an_empty_data_file_is_refused(tmp_path, capsys):
+    data = tmp_path / "empty.jsonl"
+    data.write_text("")
+    assert cli_main(["eval", "--task", "gsm8k", "--data", str(data), "--out", str(tmp_path / "o"),
+                     "--no-progress"]) == 2
+    assert f"--data {data}: no samples" in capsys.readouterr().err

@@ -37,7 +37,9 @@ def test_failing_assert_is_failed_with_the_traceback():
 
 def test_syntax_error_and_exit_before_the_end_fail():
     assert run_python("def f(:\n").status == "failed"
-    for early in ("import sys\nsys.exit(0)\nassert False\n", "exit()\n"):
+    for early in ("import sys\nsys.exit(0)\nassert False\n", "exit()\n", "import os\nos._exit(0)\nassert False\n",
+                  "import os, signal\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
+                  "os.kill(os.getpid(), signal.SIGTERM)\nassert False\n"):
         r = run_python(early)
         assert (r.passed, r.status) == (False, "failed") and "before the end" in r.detail
     assert run_python("from __future__ import annotations\nx: undefined_name = 1\n").passed

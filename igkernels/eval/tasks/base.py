@@ -38,6 +38,8 @@ class Task:
     max_new_tokens: the task's usual generation length (the CLI's default for it)
     hub:        (dataset id, config, split) of the benchmark on the Hugging Face Hub, read
                 through ``datasets`` when no ``--data`` is given
+    infill:     the prompt is the whole canvas, masks where the answer goes, and nothing is
+                generated after it (``max_new_tokens`` must be 0)
     """
     name: str = ""
     chat: bool = True
@@ -45,6 +47,7 @@ class Task:
     stop: tuple[str, ...] = ()
     max_new_tokens: int = 256
     hub: tuple[str, str | None, str] | None = None
+    infill: bool = False
 
     # ---------------------------------------------------------------- data
     def load(self, data: str | None, limit: int | None = None, seed: int = 0) -> list[Sample]:
@@ -52,7 +55,8 @@ class Task:
         for tasks that draw their samples, the embedded ones). ``data``: a local JSONL / JSON /
         Parquet file (possibly .gz), ``hf:ID[:CONFIG][@SPLIT]`` for a Hub dataset, or None for
         the task's own Hub dataset (``hub``). Raises ``ValueError`` naming the file or dataset
-        when it cannot be read or a row lacks a field."""
+        when it cannot be read, a row lacks a field, or two rows have one id (results are
+        matched to samples by id)."""
         if data is None and self.hub is None:
             raise ValueError(f"--data: task {self.name!r} needs a data file (JSONL or Parquet)")
         if data is None or data.startswith("hf:"):
@@ -60,14 +64,21 @@ class Task:
             where, rows = data or f"hf:{spec[0]}", hub_rows(*spec)
         else:
             where, rows = data, read_rows(data)
-        out = []
+        out: list[Sample] = []
+        first: dict[str, int] = {}
         for i, row in enumerate(rows):
             if limit is not None and len(out) >= limit:
                 break
             try:
-                out.append(self.sample(i, row))
-            except (KeyError, TypeError, ValueError) as exc:
+                sample = self.sample(i, row)
+            except KeyError as exc:
+                raise ValueError(f"{where}: row {i}: no field {exc.args[0]!r}") from None
+            except (TypeError, ValueError) as exc:
                 raise ValueError(f"{where}: row {i}: {exc}") from None
+            if sample.id in first:
+                raise ValueError(f"{where}: rows {first[sample.id]} and {i} have the same id {sample.id!r}")
+            first[sample.id] = i
+            out.append(sample)
         return out
 
     def sample(self, index: int, row: dict) -> Sample:

@@ -18,6 +18,7 @@ DEFAULT_SAMPLES = 200
 class DemoTask(Task):
     chat = False
     max_new_tokens = 0
+    infill = True
 
     def __init__(self, name: str, puzzle: str):
         self.name, self.puzzle = name, puzzle

@@ -38,6 +38,8 @@ class MBPP(Task):
         return () if self.chat else ("```",)
 
     def sample(self, index: int, row: dict) -> Sample:
+        if "text" not in row and "prompt" not in row:
+            raise KeyError("text (or prompt)")
         text = row["text"] if "text" in row else row["prompt"]
         if not isinstance(row["test_list"], list):
             raise TypeError("test_list: expected a list of assert statements")
