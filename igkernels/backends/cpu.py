@@ -29,6 +29,13 @@ if importlib.util.find_spec("igkernels._C") is None:
                   "unavailable and CPU tensors use the 'reference' backend", RuntimeWarning, stacklevel=2)
 
 
+def _check_vocab(V: int) -> None:
+    """The C++ kernels index a row's columns with 32-bit ints."""
+    if V >= 2 ** 31:
+        raise ValueError(f"logits: the cpu backend reads rows of at most 2**31 - 1 entries (V), got V = {V}; "
+                         "use backend='reference'")
+
+
 def _status(bad: int) -> int:
     return NO_ERROR if bad < 0 else bad
 
@@ -36,6 +43,7 @@ def _status(bad: int) -> int:
 def _ops(_C) -> types.SimpleNamespace:
     def softmax_entropy(logits, rows, offsets, keys, ctr, key, num_samples, temperature, offset):
         R, V, S = rows.numel() if rows is not None else logits.shape[0], logits.shape[-1], num_samples
+        _check_vocab(V)
         offsets, keys, ctr = (t.contiguous() if t is not None else None for t in (offsets, keys, ctr))
         entropy, lse, max_prob, second = (torch.empty(R, dtype=torch.float32) for _ in range(4))
         argmax = torch.empty(R, dtype=torch.int64)
@@ -50,6 +58,7 @@ def _ops(_C) -> types.SimpleNamespace:
 
     def state_uncertainty(logits, mask):
         B, T, V = logits.shape
+        _check_vocab(V)
         mask = mask.contiguous()
         out = torch.empty(B, dtype=torch.float32)
         bad = _C.state_uncertainty(logits.data_ptr(), dtype_code(_C, logits.dtype), B, T, V, logits.stride(0),

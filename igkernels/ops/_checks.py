@@ -32,13 +32,16 @@ def check_tensor(name: str, x, *, dtypes=None, dim=None) -> torch.Tensor:
     if dtypes is not None and x.dtype not in dtypes:
         raise TypeError(f"{name} must have dtype in {[str(d) for d in dtypes]}, got {x.dtype}")
     if dim is not None and x.dim() not in (dim if isinstance(dim, tuple) else (dim,)):
-        raise ValueError(f"{name} must have {dim} dimensions, got shape {tuple(x.shape)}")
+        dims = " or ".join(map(str, dim)) if isinstance(dim, tuple) else dim
+        raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(x.shape)}")
     return x
 
 
 def check_int(name: str, x, lo: int, hi: int | None = None) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
+    """``x`` as an int in [lo, hi) (Python or NumPy ints; not bools, which are ints too)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    x = int(x)
     if x < lo or (hi is not None and x >= hi):
         bound = f"in [{lo}, {hi - 1}]" if hi is not None else f">= {lo}"
         raise ValueError(f"{name} must be {bound}, got {x}")
@@ -46,7 +49,7 @@ def check_int(name: str, x, lo: int, hi: int | None = None) -> int:
 
 
 def check_nonneg(name: str, x) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(x).__name__}")
     x = float(x)
     if not (x >= 0.0 and x != float("inf")):
@@ -73,11 +76,15 @@ def check_rows(rows, device: torch.device, tensor_name: str) -> torch.Tensor | N
     if rows is None:
         return None
     if not isinstance(rows, torch.Tensor):
+        if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
+            raise TypeError(f"rows must be an int64 tensor or a sequence of ints, got {type(rows).__name__}")
         rows = list(rows)
         for r in rows:
-            if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
+            if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)):
                 raise TypeError(f"rows must hold ints, got {r!r} ({type(r).__name__})")
-        rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
+            if not -2 ** 63 <= int(r) < 2 ** 63:
+                raise ValueError(f"rows must hold int64 values, got {int(r)}")
+        rows = torch.as_tensor([int(r) for r in rows], dtype=torch.int64, device=device)
     check_tensor("rows", rows, dtypes=(torch.int64,), dim=1)
     if rows.device != device:
         raise ValueError(f"rows is on {rows.device} but {tensor_name} is on {device}")
@@ -88,16 +95,19 @@ def check_seed(seed, lead: tuple, num_rows: int | None, device: torch.device) ->
     """(per-row seeds or None, int key) of a ``seed`` argument (see ``igkernels.backends.philox``).
 
     An int seed in [0, 2**64) becomes its signed 64-bit key; a tensor holds one int64 seed per
-    row, of the leading shape ``lead`` or, when rows are selected, one per selected row.
+    row: of the leading shape ``lead``, or, when ``num_rows`` rows are selected, [num_rows], one
+    per selected row (never the leading shape then: with [n] logits and n rows selected, that
+    shape would have two readings).
     """
     if isinstance(seed, torch.Tensor):
         if seed.dtype != torch.int64:
             raise TypeError(f"seed must be an int or an int64 tensor, got dtype {seed.dtype}")
         if seed.device != device:
             raise ValueError(f"seed is on {seed.device} but the data is on {device}")
-        shapes = [tuple(lead)] + ([(num_rows,)] if num_rows is not None else [])
-        if tuple(seed.shape) not in shapes:
-            raise ValueError(f"seed tensor must have shape {' or '.join(map(str, shapes))}, got {tuple(seed.shape)}")
+        shape, what = ((num_rows,), "one seed per selected row") if num_rows is not None else \
+            (tuple(lead), "one seed per row of the leading shape")
+        if tuple(seed.shape) != shape:
+            raise ValueError(f"seed tensor must have shape {shape} ({what}), got {tuple(seed.shape)}")
         return seed, 0
     seed = check_int("seed", seed, 0, U64)
     return None, seed - U64 if seed >= 2 ** 63 else seed
@@ -121,7 +131,7 @@ def selected(rows: torch.Tensor | None, seeds: torch.Tensor | None, seed: int, l
              device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Inside an op: (flattened indices, Philox keys, counter rows) of the selected rows."""
     index = row_index(rows, math.prod(lead), tensor_name, device)
-    keys, ctr = philox_keys(seeds, seed, lead, index)
+    keys, ctr = philox_keys(seeds, seed, index)
     return index, keys, ctr
 
 
@@ -140,13 +150,12 @@ def k1_selection(x: torch.Tensor, rows: torch.Tensor | None, seeds: torch.Tensor
         flat = x.view(n, x.shape[-1])
     except RuntimeError:       # leading strides that do not collapse: offsets per row
         flat = None
+    keys = None if seeds is None else seeds.reshape(-1)     # [R] or the leading shape, row by row
     if rows is None and flat is not None:
-        return flat, None, None, None if seeds is None else seeds.reshape(-1), None
+        return flat, None, None, keys, None
     index = row_index(rows, n, tensor_name, x.device)
     offsets = index * flat.stride(0) if flat is not None else row_offsets(x, index)
-    if seeds is None:
-        return x, index, offsets, None, index
-    return x, index, offsets, seeds.reshape(-1)[index] if tuple(seeds.shape) == lead else seeds, None
+    return x, index, offsets, keys, index if seeds is None else None
 
 
 def selection_tensors(x: torch.Tensor, rows: torch.Tensor | None, offsets: torch.Tensor | None,
@@ -192,16 +201,15 @@ def in_range(t: torch.Tensor, lo: int, hi: int, error) -> torch.Tensor:
     return t.clamp(lo, hi - 1)
 
 
-def philox_keys(seeds: torch.Tensor | None, seed: int, lead: tuple, index: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row Philox keys and counter rows of the rows ``index`` (flattened indices into ``lead``).
+def philox_keys(seeds: torch.Tensor | None, seed: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row Philox keys and counter rows of the rows ``index`` (flattened indices).
 
     An int seed keys every row alike and the counter row is the row's logical index; per-row
-    seeds give each row its own key and counter row 0.
+    seeds (one per row of ``index``, in its order) give each row its own key and counter row 0.
     """
     if seeds is None:
         return torch.full_like(index, seed), index
-    keys = seeds.reshape(-1)[index] if tuple(seeds.shape) == tuple(lead) else seeds
+    keys = seeds.reshape(-1)
     return keys, torch.zeros_like(keys)
 
 

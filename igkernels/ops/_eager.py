@@ -6,8 +6,11 @@ more than a small op's kernel, three times a decoding step. In plain eager execu
 observes those layers, so ``call`` runs the op's implementation directly. It dispatches
 whenever something could observe them: ``torch.compile`` tracing, ``torch.jit`` tracing, a
 dispatch or function mode (FakeTensorMode, make_fx, TorchDispatchMode), functorch transforms,
-a tensor subclass (FakeTensor, FunctionalTensor), a meta tensor, or a tensor that requires grad
-with grad enabled. Results are the same either way: the implementation is the op's.
+a tensor subclass (FakeTensor, FunctionalTensor) or a meta tensor. Results are the same either
+way: the implementation is the op's.
+
+The ops have no gradient (draws, argmaxes, statistics of a sampler): arguments that require grad
+go in detached, so the outputs are plain tensors rather than ones whose backward fails.
 """
 from __future__ import annotations
 
@@ -28,10 +31,10 @@ def _observed() -> bool:
 def call(op: Callable, impl: Callable, *args: Any) -> Any:
     """``op(*args)`` (a ``torch.ops.igkernels`` overload packet), or ``impl(*args)`` (the function
     registered as its implementation) where nothing could observe the dispatch (module doc)."""
+    args = tuple(a.detach() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in args)
     if _observed():
         return op(*args)
-    grad = torch.is_grad_enabled()
     for a in args:
-        if isinstance(a, torch.Tensor) and (type(a) not in _PLAIN_TYPES or a.is_meta or (grad and a.requires_grad)):
+        if isinstance(a, torch.Tensor) and (type(a) not in _PLAIN_TYPES or a.is_meta):
             return op(*args)
     return impl(*args)

@@ -24,7 +24,7 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
 
     confidence: [B, T] float32, or [B, N, T] with one confidence row per candidate.
     valid:      [B, T] bool; invalid positions are never chosen.
-    k >= 1, 1 <= num_candidates = N <= 1024, position_temperature 0 or in [1e-30, 1e30].
+    1 <= k <= max(T, 1), 1 <= num_candidates = N <= 1024, position_temperature 0 or in [1e-30, 1e30].
     seed:       int, or int64 tensor [B] with one seed per sequence.
     seq_k:      optional int64 [B] in [0, k]: sequence b takes its top-seq_k[b] set (the first
                 seq_k[b] positions of the order below), -1 padded to k; ``unique`` compares
@@ -39,7 +39,6 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
     Raises ValueError if ``confidence`` holds NaN or ``seq_k`` leaves [0, k] (when: as
     ``softmax_entropy``'s bad rows).
     """
-    k = _checks.check_int("k", k, 1)
     N = _checks.check_int("num_candidates", num_candidates, 1, _checks.MAX_CANDIDATES + 1)
     tau = _checks.check_temperature("position_temperature", position_temperature)
     offset = _checks.check_int("offset", offset, 0, _checks.U32)
@@ -47,6 +46,7 @@ def sample_candidates(confidence: torch.Tensor, valid: torch.Tensor, *, k: int, 
     _checks.check_tensor("valid", valid, dtypes=(torch.bool,), dim=2)
     _checks.same_device("valid", valid, confidence, "confidence")
     B, T = valid.shape
+    k = _checks.check_int("k", k, 1, max(T, 1) + 1)     # more than T positions would be padding only
     if confidence.dim() == 2:
         confidence = confidence[:, None, :]
     if confidence.shape[0] != B or confidence.shape[2] != T or confidence.shape[1] not in (1, N):
@@ -77,7 +77,7 @@ def _impl(confidence: torch.Tensor, valid: torch.Tensor, k: int, seq_k: Optional
         seq_k = _checks.in_range(seq_k, 0, k + 1, lambda b: ValueError(
             f"seq_k must lie in [0, k = {k}]; got seq_k[{b}] = {int(given[b])}"))
     index = torch.arange(B, device=valid.device)
-    keys, ctr = _checks.philox_keys(seeds, seed, (B,), index)
+    keys, ctr = _checks.philox_keys(seeds, seed, index)
     _, impl = registry.resolve("sample_candidates", backend, valid.device.type)
     positions, unique = impl(confidence.expand(B, num_candidates, T), valid, k, seq_k, num_candidates,
                              position_temperature, keys, ctr, offset)

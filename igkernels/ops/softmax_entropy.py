@@ -32,8 +32,8 @@ def softmax_entropy(logits: torch.Tensor, *, rows: torch.Tensor | Sequence[int] 
     num_samples: S >= 0 draws per row from softmax(logits / temperature), by inverse transform:
                  one uniform per draw (draw s = 0..S-1), located in the row's cumulative weights.
     temperature: 0 (every draw the argmax) or in [1e-30, 1e30].
-    seed:        int in [0, 2**64), or an int64 tensor with one seed per row (of the leading
-                 shape, or [R] when ``rows`` is given).
+    seed:        int in [0, 2**64), or an int64 tensor with one seed per row: of the leading
+                 shape, or, when ``rows`` is given, [R], one per selected row in ``rows``' order.
     offset:      step counter in [0, 2**32) of the random streams.
     backend:     force one backend (see ``igk.available_backends``).
     Returns TokenStats with leading shape ``logits.shape[:-1]`` (or [R]).

@@ -74,7 +74,7 @@ def test_what_observes_the_dispatch(gen):
     assert compiled(torch.zeros(1)).item() == 1
 
 
-def test_grad_subclass_and_meta_tensors_dispatch(monkeypatch, gen):
+def test_subclass_and_meta_tensors_dispatch(monkeypatch, gen):
     dispatched = []
 
     def op(*args):
@@ -82,16 +82,29 @@ def test_grad_subclass_and_meta_tensors_dispatch(monkeypatch, gen):
         return "op"
     x = torch.randn(2, 3, generator=gen)
     assert _eager.call(op, lambda *a: "impl", x, None, 1) == "impl"
-    assert _eager.call(op, lambda *a: "impl", x.requires_grad_(), None, 1) == "op"
-    with torch.no_grad():
-        assert _eager.call(op, lambda *a: "impl", x, None, 1) == "impl"
     assert _eager.call(op, lambda *a: "impl", torch.empty(2, device="meta")) == "op"
     from torch._subclasses.fake_tensor import FakeTensorMode
     with FakeTensorMode() as mode:
         fake = mode.from_tensor(torch.randn(2, 5, 11))
     assert _eager.call(op, lambda *a: "impl", fake) == "op"
     assert _eager.call(op, lambda *a: "impl", torch.nn.Parameter(torch.ones(2), requires_grad=False)) == "impl"
-    assert len(dispatched) == 3
+    assert len(dispatched) == 2
+
+
+def test_inputs_that_require_grad_give_plain_outputs(gen):
+    """The ops have no gradient: outputs of inputs that require grad carry no grad_fn (whose
+    backward would fail), and equal those of the detached inputs."""
+    x = torch.randn(3, 2, 37, generator=gen, requires_grad=True)
+    mask = torch.rand(3, 2, generator=gen) < 0.7
+    hidden, weight = torch.randn(4, 8, generator=gen), torch.randn(37, 8, generator=gen, requires_grad=True)
+    got = [igk.softmax_entropy(x, num_samples=2, temperature=1.0).entropy, igk.state_uncertainty(x, mask),
+           igk.linear_softmax_entropy(hidden, weight, num_samples=1, temperature=1.0).entropy]
+    want = [igk.softmax_entropy(x.detach(), num_samples=2, temperature=1.0).entropy,
+            igk.state_uncertainty(x.detach(), mask),
+            igk.linear_softmax_entropy(hidden, weight.detach(), num_samples=1, temperature=1.0).entropy]
+    for a, b in zip(got, want):
+        assert not a.requires_grad and a.grad_fn is None and torch.equal(a, b)
+    assert x.requires_grad and weight.requires_grad
 
 
 def test_fake_tensors_get_shapes_through_the_public_ops():

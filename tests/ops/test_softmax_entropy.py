@@ -113,7 +113,7 @@ def test_every_row_of_a_row_strided_tensor(backend, seeded, gen):
     args = dict(num_samples=3, temperature=0.8, offset=6, backend=backend.backend)
     full = igk.softmax_entropy(x, seed=seed, **args)
     rows = backend.put(torch.arange(15))
-    picked = igk.softmax_entropy(x, rows=rows, seed=seed, **args)
+    picked = igk.softmax_entropy(x, rows=rows, seed=seed.reshape(-1)[rows] if seeded == "per-row" else seed, **args)
     for f, p in zip(full, picked):
         assert torch.equal(f.reshape(15, *f.shape[2:]), p)
     want = igk.softmax_entropy(x.cpu(), seed=seed.cpu() if seeded == "per-row" else seed,
@@ -156,6 +156,19 @@ def test_per_row_seeds(backend, gen):
     alone = igk.softmax_entropy(x, rows=backend.put(torch.tensor([2])), num_samples=3, temperature=1.0,
                                 seed=seeds[2:3], backend=backend.backend)
     assert torch.equal(alone.samples[0], st.samples[2])
+
+
+def test_seeds_with_rows_are_per_selected_row(backend, gen):
+    """With rows, a seed tensor holds one seed per selected row, also where [R] is the leading
+    shape too (R = n rows of 1-D-led logits); the leading shape is refused then."""
+    x = backend.put(make_logits((3, 41), torch.float32, "normal", gen))
+    seeds = backend.put(torch.tensor([10, 20, 30], dtype=torch.int64))
+    kw = dict(num_samples=4, temperature=1.0, backend=backend.backend)
+    rows = backend.put(torch.tensor([2, 1, 0]))
+    picked = igk.softmax_entropy(x, rows=rows, seed=seeds, **kw)
+    assert torch.equal(picked.samples, igk.softmax_entropy(x[rows], seed=seeds, **kw).samples)
+    with pytest.raises(ValueError, match=r"seed tensor must have shape \(2,\) \(one seed per selected row\)"):
+        igk.softmax_entropy(x, rows=rows[:2], seed=seeds, **kw)
 
 
 def _chi2_pvalue(samples: torch.Tensor, probs: torch.Tensor) -> float:

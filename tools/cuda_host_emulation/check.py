@@ -128,7 +128,7 @@ class Checker:
         self.k1_draw_corners()
         self.bad_rows()
         self.k2()
-        cases = [(3, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
+        cases = [(3, 37, 4, 8, 0.1), (2, 9, 9, 3, 0.5), (3, 64, 2, 6, 0.0), (2, 1, 1, 3, 0.3)]
         if not self.quick:
             cases += [(2, 1024, 16, 8, 0.2), (2, 5000, 3, 5, 1.0)]
         self.k3(cases)
@@ -142,7 +142,7 @@ class Checker:
         self.k1_edges()
         self.k1_draw_corners()
         self.k1_derived()
-        self.k3([(2, 37, 4, 8, 0.1), (2, 9, 12, 3, 0.0)])
+        self.k3([(2, 37, 4, 8, 0.1), (2, 9, 9, 3, 0.0)])
         self.k3_seq_k()
         return self.summary()
 
