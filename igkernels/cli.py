@@ -17,6 +17,8 @@ import os
 import sys
 from typing import Any, Iterable, Sequence
 
+from .models.checkpoint import as_dtype
+from .models.families import ADAPTERS
 from .sampling.config import DecodeConfig
 
 _ARG_TYPES = {"int": int, "float": float, "str": str}
@@ -64,7 +66,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remote-code", action="store_true",
                    help="run a diffusion checkpoint's own modelling code instead of igkernels' native implementation")
     p.add_argument("--mask-id", type=int, default=None, help="mask token id, if the model does not name one")
-    p.add_argument("--adapter", default=None, help="masked_lm | llada | dream | sdar (default: detect)")
+    p.add_argument("--adapter", default=None, choices=sorted(ADAPTERS), help="model family (default: detect)")
     add_decode_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -112,12 +114,23 @@ def check_device_and_backend(device: str, backend: str | None) -> None:
             raise ValueError(f"--backend {backend!r}: {exc}") from None
 
 
+def check_dtype(dtype: str | None) -> None:
+    """Fail before any work, naming the flag, when --dtype is not a dtype igk.load takes."""
+    try:
+        as_dtype(dtype)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .models import load
     from .sampling import InfoGainSampler
 
     config = decode_config(args, progress=not args.no_progress and not args.json)
     check_device_and_backend(args.device, config.backend)
+    if args.mask_id is not None and args.mask_id < 0:
+        raise ValueError(f"--mask-id must be >= 0, got {args.mask_id}")
+    check_dtype(args.dtype)
     model, tokenizer = load(args.model, device=args.device, dtype=args.dtype, native=not args.remote_code)
     sampler = InfoGainSampler(model, tokenizer, mask_id=args.mask_id, adapter=args.adapter)
     out = sampler.generate(args.prompt, config)

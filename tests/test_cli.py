@@ -68,6 +68,12 @@ EMBEDDED = str(Path(__file__).resolve().parents[1] / "igkernels" / "demo" / "dat
     (["generate", "--model", EMBEDDED, "--prompt", "12", "--mask-id", "999", "--max-new-tokens", "0"],
      "mask_id 999 is outside the model's vocabulary of 17"),
     (["generate", "--model", EMBEDDED, "--prompt", "12", "--max-new-tokens", "0"], "holds no mask token"),
+    (["generate", "--model", "/no/such/dir", "--prompt", "1", "--mask-id", "-5"], "--mask-id must be >= 0"),
+    (["generate", "--model", "/no/such/dir", "--prompt", "1", "--dtype", "int8"], "--dtype must be one of"),
+    (["generate", "--model", "/no/such/dir", "--prompt", "1", "--threshold", "2"],
+     "--threshold must be in [0, 1]"),
+    (["generate", "--model", "/no/such/dir", "--prompt", "1", "--threshold-mode", "parallel"],
+     "--threshold-mode 'parallel' needs a threshold"),
     (["demo", "--candidates", "0"], "--candidates must be in [1, 1024]"),
     (["demo", "--steps", "0"], "--steps must be >= 1"),
     (["demo", "--steps", "-1"], "--steps must be >= 1"),
@@ -91,6 +97,10 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_generate", interrupt)
     assert cli.main(["generate", "--model", EMBEDDED, "--prompt", "1"]) == 130
     assert capsys.readouterr().err.strip() == "igkernels generate: interrupted"
+    monkeypatch.setattr("igkernels.eval.cli.main", interrupt)
+    assert cli.main(["eval", "--task", "mul", "--out", "x"]) == 130
+    assert capsys.readouterr().err.strip() == ("igkernels eval: interrupted; rerun the same command to resume "
+                                               "(finished batches are kept)")
 
 
 def test_json_is_strict_and_infilling_reports_its_tokens(capsys):

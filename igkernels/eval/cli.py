@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from ..cli import add_decode_options, check_device_and_backend, decode_config
+from ..cli import add_decode_options, check_device_and_backend, check_dtype, decode_config
 from ..demo.app import MODEL_DIR
 from ..sampling import VARIANTS
 from .tasks import TASKS, get
@@ -98,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
     config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])
-    check_options(task, variants, config, args.out, args.num_fewshot, args.fewshot_data)
     device = _device(args.device)
     check_device_and_backend(device, config.backend)
+    check_dtype(args.dtype)
+    check_options(task, variants, config, args.out, args.num_fewshot, args.fewshot_data)
     model_path = args.model or str(MODEL_DIR)
     embedded = args.model is None or os.path.realpath(args.model) == os.path.realpath(MODEL_DIR)
     _init_distributed(device)

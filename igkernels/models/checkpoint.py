@@ -9,6 +9,7 @@ same way. Every error names the file or the tensor.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -79,6 +80,12 @@ class Checkpoint:
             weight_map = read_json(sharded).get("weight_map")
             if not isinstance(weight_map, dict):
                 raise CheckpointError(f"{sharded}: no weight_map")
+            root = self.dir.resolve()
+            for name, file in weight_map.items():
+                # A shard is a file of this directory: a name that leaves it is a damaged index.
+                if not isinstance(file, str) or not (self.dir / file).resolve().is_relative_to(root):
+                    raise CheckpointError(f"{sharded}: weight_map[{name!r}] = {file!r} is not a file name in "
+                                          f"{self.dir}")
             return {name: self.dir / file for name, file in weight_map.items()}
         single = self.dir / "model.safetensors"
         if single.is_file():
@@ -113,8 +120,10 @@ class Checkpoint:
 
 
 def _header(path: Path) -> tuple[dict, int]:
-    """(tensor entries, byte offset of the data) of a safetensors file."""
+    """(tensor entries, byte offset of the data) of a safetensors file, every entry checked to
+    name a dtype, a shape and a byte range inside the file that holds exactly that shape."""
     try:
+        size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(8)
             if len(head) != 8:
@@ -122,31 +131,55 @@ def _header(path: Path) -> tuple[dict, int]:
             (n,) = struct.unpack("<Q", head)
             if n > 100 * 2 ** 20:
                 raise CheckpointError(f"{path}: not a safetensors file (header length {n})")
+            if 8 + n > size:
+                raise CheckpointError(f"{path}: cut short (its header says {n} bytes, the file holds {size - 8})")
             header = json.loads(fh.read(n))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file (named by the checkpoint's index)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a safetensors file ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a safetensors file (its header is a JSON {type(header).__name__})")
     header.pop("__metadata__", None)
+    for name, entry in header.items():
+        _check_entry(path, name, entry, size - 8 - n)
     return header, 8 + n
+
+
+def _check_entry(path: Path, name: str, entry, data_size: int) -> None:
+    """A header entry: ``{"dtype": str, "shape": [int >= 0], "data_offsets": [begin, end]}`` whose
+    range lies in the data and holds the shape's bytes."""
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: tensor {name!r}: {why} (a damaged safetensors header)")
+    if not isinstance(entry, dict):
+        raise bad(f"its header entry is a {type(entry).__name__}, not an object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise bad(f"dtype {dtype!r}")
+    ints = (lambda v, k: isinstance(v, list) and (k is None or len(v) == k)
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v))
+    if not ints(shape, None):
+        raise bad(f"shape {shape!r}")
+    if not ints(offsets, 2) or offsets[0] > offsets[1] or offsets[1] > data_size:
+        raise bad(f"byte range {offsets!r} outside the {data_size} data bytes")
+    if dtype in _ST_DTYPES:
+        nbytes = math.prod(shape) * _ST_DTYPES[dtype].itemsize
+        if offsets[1] - offsets[0] != nbytes:
+            raise bad(f"shape {shape} {dtype} needs {nbytes} bytes, its range {offsets} holds "
+                      f"{offsets[1] - offsets[0]}")
 
 
 def _read_file(path: Path, names: list[str]) -> Iterator[tuple[str, torch.Tensor]]:
     header, base = _header(path)
-    size = path.stat().st_size
     with open(path, "rb", buffering=0) as fh:
         for name in sorted(names, key=lambda n: header[n]["data_offsets"][0]):
             entry = header[name]
             dtype = _ST_DTYPES.get(entry.get("dtype"))
             if dtype is None:
                 raise CheckpointError(f"{path}: tensor {name!r} has dtype {entry.get('dtype')!r}, which is not read")
-            shape = tuple(entry["shape"])
-            begin, end = entry["data_offsets"]
-            t = torch.empty(shape, dtype=dtype)
+            begin, _ = entry["data_offsets"]
+            t = torch.empty(tuple(entry["shape"]), dtype=dtype)
             nbytes = t.numel() * t.element_size()
-            if end - begin != nbytes or base + end > size:
-                raise CheckpointError(f"{path}: tensor {name!r} of shape {list(shape)} {entry['dtype']} does not "
-                                      f"fit its byte range [{begin}, {end}) in a file of {size} bytes")
             if nbytes:
                 fh.seek(base + begin)
                 _read_into(fh, memoryview(t.reshape(-1).view(torch.uint8).numpy()), path, name)

@@ -44,6 +44,14 @@ def load(path_or_id: str | os.PathLike, device: str | torch.device = "cpu", dtyp
     Raises CheckpointError (a ValueError) naming the file or tensor that cannot be used.
     """
     dtype = as_dtype(dtype)
+    if not isinstance(native, bool):
+        raise TypeError(f"native must be a bool, got {native!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA device is visible to torch here")
     directory = _local_dir(path_or_id)
     config = read_json(Path(directory) / "config.json") if Path(directory, "config.json").is_file() else None
     if config is None:
@@ -103,7 +111,12 @@ def _tokenizer(directory: str, trust: bool):
                       "trust_remote_code=True", UserWarning, stacklevel=3)
         trust = True
     kwargs = {"config": PretrainedConfig()} if settings.get("tokenizer_class") else {}
-    return AutoTokenizer.from_pretrained(directory, trust_remote_code=trust, **kwargs)
+    try:
+        return AutoTokenizer.from_pretrained(directory, trust_remote_code=trust, **kwargs)
+    except Exception as exc:  # missing or damaged tokenizer files, a missing converter package
+        text = " ".join(line.strip() for line in str(exc).strip().splitlines())
+        raise CheckpointError(f"{directory}: cannot load its tokenizer ({type(exc).__name__}: "
+                              f"{text[:400] + ('...' if len(text) > 400 else '')})") from None
 
 
 def _dtype_kwarg(dtype: torch.dtype | None) -> dict:
@@ -114,15 +127,30 @@ def _dtype_kwarg(dtype: torch.dtype | None) -> dict:
     return {"dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype": dtype}
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line: transformers appends lists of classes and advice."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
 def _masked_lm(directory: str, config: dict, device, dtype) -> torch.nn.Module:
     from transformers import AutoModelForMaskedLM
     try:
-        model = AutoModelForMaskedLM.from_pretrained(directory, **_dtype_kwarg(dtype))
+        model, info = AutoModelForMaskedLM.from_pretrained(directory, output_loading_info=True, **_dtype_kwarg(dtype))
     except (ValueError, KeyError) as exc:
         known = ", ".join(sorted(NATIVE_MODELS))
         raise CheckpointError(f"{directory}/config.json: model_type {config.get('model_type')!r} is neither a family "
-                              f"igkernels knows ({known}, MMaDA, TraDo) nor a masked LM transformers can load: "
-                              f"{exc}") from None
+                              f"igkernels knows ({known}, MMaDA, TraDo) nor a masked LM transformers can load "
+                              f"({_first_line(exc)})") from None
+    except Exception as exc:  # a damaged weights file (SafetensorError, OSError...): say where
+        raise CheckpointError(f"{directory}: transformers could not load it as a masked LM ({_first_line(exc)})") \
+            from None
+    # transformers fills weights the checkpoint lacks (a model saved without its LM head) with
+    # random values and only logs it: such a model decodes noise.
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise CheckpointError(f"{directory}: the checkpoint lacks {len(missing)} weight(s) of a masked LM, e.g. "
+                              f"{missing[:3]} (saved without its LM head?)")
     return model.to(device).eval()
 
 

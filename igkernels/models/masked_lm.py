@@ -18,11 +18,25 @@ from .layers import AttentionContext, attention, key_padding_mask, merge_heads, 
 from .native import NativeModel
 
 
+# Encoders whose position ids start after the padding id (RoBERTa's embeddings): they accept
+# max_position_embeddings - pad_token_id - 1 tokens.
+_POSITIONS_AFTER_PAD = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm",
+                        "data2vec-text", "longformer", "mpnet", "xmod", "ibert"}
+
+
 class MaskedLMAdapter(Adapter):
     """Bidirectional encoder with an MLM head: logits row t predicts token t; the mask id
     comes from the tokenizer's ``mask_token``."""
 
     name = "masked_lm"
+
+    @property
+    def max_length(self) -> int | None:
+        n = super().max_length
+        pad = self._config_int("pad_token_id")
+        if n is not None and pad is not None and getattr(self.config, "model_type", None) in _POSITIONS_AFTER_PAD:
+            return n - pad - 1
+        return n
 
 
 class _SelfAttention(nn.Module):

@@ -11,6 +11,8 @@ of some canvases against those cached keys (``layers.py`` explains the packing).
 """
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from types import SimpleNamespace
 from typing import ClassVar
@@ -20,6 +22,17 @@ from torch import nn
 
 from .checkpoint import Checkpoint, CheckpointError
 from .layers import AttentionContext, KVCache
+
+
+def _check_values(ckpt: Checkpoint, name: str, t: torch.Tensor) -> None:
+    """A weight is floating point and finite: a NaN weight gives NaN or, through attention
+    that drops it, plausible logits, silently. min and max find both (NaN propagates) in one
+    read and no temporary: isfinite's mask took 1.4x the weights' memory at load."""
+    if not t.is_floating_point():
+        raise CheckpointError(f"{ckpt.dir}: tensor {name!r} is stored as {str(t.dtype).removeprefix('torch.')}; "
+                              "a weight must be a floating-point tensor")
+    if t.numel() and not all(math.isfinite(v) for v in torch.aminmax(t.reshape(-1))):
+        raise CheckpointError(f"{ckpt.dir}: tensor {name!r} holds NaN or infinite values")
 
 
 class ModelOutput(SimpleNamespace):
@@ -38,7 +51,8 @@ class NativeModel(nn.Module):
         self.generation_config = SimpleNamespace()
 
     def setting(self, name: str, default=None, kind: type = int):
-        """A config field, checked: missing fields take ``default`` (None: required)."""
+        """A config field, checked: missing fields take ``default`` (None: required); ints are
+        sizes (>= 1), floats scales (finite, > 0)."""
         value = getattr(self.config, name, default)
         if value is None:
             raise CheckpointError(f"config.json of this {self.family} checkpoint has no {name!r}")
@@ -46,6 +60,10 @@ class NativeModel(nn.Module):
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             raise CheckpointError(f"config.json: {name!r} must be a {kind.__name__}, got {value!r}")
+        # Every int setting is a size or a count, every float one a scale (eps, RoPE theta).
+        if kind is int and value < 1 or kind is float and not 0 < value < float("inf"):
+            raise CheckpointError(f"config.json: {name!r} must be {'>= 1' if kind is int else 'finite and > 0'}, "
+                                  f"got {value!r}")
         return value
 
     # ---------------------------------------------------------------- the forward
@@ -99,7 +117,10 @@ class NativeModel(nn.Module):
                         dtype: torch.dtype | None = None) -> NativeModel:
         """Build on the meta device, then fill every parameter from the checkpoint's files."""
         with torch.device("meta"):
-            model = cls(ckpt.config)
+            try:
+                model = cls(ckpt.config)
+            except CheckpointError as exc:    # setting()'s "config.json...": say which one
+                raise CheckpointError(f"{ckpt.dir}/{exc}") from None
         model.generation_config = SimpleNamespace(**ckpt.generation_config)
         dtype = dtype or ckpt.dtype()
         expected = dict(model.named_parameters())
@@ -108,11 +129,19 @@ class NativeModel(nn.Module):
             if tuple(t.shape) != tuple(want.shape):
                 raise CheckpointError(f"{ckpt.dir}: tensor {name!r} has shape {list(t.shape)}; this "
                                       f"{cls.family} config needs {list(want.shape)}")
+            _check_values(ckpt, name, t)
             module_name, _, leaf = name.rpartition(".")
             module = model.get_submodule(module_name)
             module._parameters[leaf] = nn.Parameter(t.to(device=device, dtype=dtype), requires_grad=False)
             del t
         extra = sorted(set(ckpt.index()) - set(expected))
+        # More layers than the config builds (an index beyond its count): the config does not
+        # describe these weights, and dropping layers would decode with another model.
+        shapes = {re.sub(r"\.\d+\.", ".#.", n) for n in expected}
+        beyond = [n for n in extra if re.sub(r"\.\d+\.", ".#.", n) in shapes]
+        if beyond:
+            raise CheckpointError(f"{ckpt.dir}: {len(beyond)} tensor(s) of layers this config.json does not build, "
+                                  f"e.g. {beyond[:2]}: config.json and the weights disagree (its layer count?)")
         if extra:
             warnings.warn(f"igkernels: {ckpt.dir}: {len(extra)} tensor(s) this {cls.family} model does not use "
                           f"were not read, e.g. {extra[:3]}", UserWarning, stacklevel=3)

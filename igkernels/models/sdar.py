@@ -46,7 +46,10 @@ class SDARAdapter(Adapter):
     def __init__(self, model: Any, tokenizer: Any = None, mask_id: int | None = None,
                  block_size: int | None = None):
         super().__init__(model, tokenizer, mask_id)
-        self.block_size = block_size or self._config_int("block_size", "block_length") or DEFAULT_BLOCK_SIZE
+        configured = self._config_int("block_size", "block_length")
+        if configured is not None and configured < 1:
+            raise ValueError(f"the model's config: block_size must be >= 1, got {configured}")
+        self.block_size = block_size or configured or DEFAULT_BLOCK_SIZE
 
     @property
     def default_block_length(self) -> int:

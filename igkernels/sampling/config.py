@@ -44,7 +44,7 @@ class DecodeConfig:
     variant: str = _opt("info_gain", "decoding rule: " + " | ".join(VARIANTS), choices=tuple(VARIANTS))
     candidates: int = _opt(8, "1 <= N <= 1024 candidate actions per lookahead step")
     position_temperature: float = _opt(0.1, "temperature of the candidate position draws")
-    threshold: float | None = _opt(None, "confidence threshold gamma (default: off)")
+    threshold: float | None = _opt(None, "confidence threshold gamma in [0, 1] (default: off)")
     threshold_mode: str = _opt("bypass", "what the threshold does: bypass (commit up to k confident positions "
                                          "without lookahead) | parallel (commit every confident position of the "
                                          "block in one step, Fast-dLLM's parallel decoding)",
@@ -88,6 +88,11 @@ class DecodeConfig:
             self._set(name, _checks.check_temperature(name, getattr(self, name)))
         if self.threshold is not None:
             self._set("threshold", _checks.check_nonneg("threshold", self.threshold))
+            if self.threshold > 1:   # compared with a probability: it would never be reached
+                raise ValueError(f"threshold must be in [0, 1] (a probability), got {self.threshold}")
+        elif self.threshold_mode != "bypass":
+            raise ValueError(f"threshold_mode {self.threshold_mode!r} needs a threshold (it commits the positions "
+                             "whose confidence reaches it)")
         if self.max_forward_batch is not None:
             _checks.check_int("max_forward_batch", self.max_forward_batch, 1)
         if self.backend is not None and not isinstance(self.backend, str):
@@ -111,7 +116,10 @@ class DecodeConfig:
     def seeds(self, num_prompts: int) -> list[int]:
         """One seed per prompt: ``seed + i``, or the listed seeds."""
         if isinstance(self.seed, int):
-            return [_checks.check_int("seed", self.seed + i, 0, MAX_SEED) for i in range(num_prompts)]
+            if self.seed + num_prompts > MAX_SEED:
+                raise ValueError(f"seed: prompt i gets seed + i, and seed {self.seed} + {num_prompts - 1} for "
+                                 f"prompts[{num_prompts - 1}] leaves [0, {MAX_SEED - 1}]")
+            return [self.seed + i for i in range(num_prompts)]
         if len(self.seed) != num_prompts:
             raise ValueError(f"seed: got {len(self.seed)} seeds for {num_prompts} prompts")
         return list(self.seed)

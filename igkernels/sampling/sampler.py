@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..models import Adapter, make_adapter
@@ -63,6 +64,9 @@ class InfoGainSampler:
                  adapter: str | type[Adapter] | Adapter | None = None):
         if not callable(model):
             raise TypeError(f"model must be a callable torch module, got {type(model).__name__}")
+        if tokenizer is not None and not (callable(tokenizer) and callable(getattr(tokenizer, "decode", None))):
+            raise TypeError(f"tokenizer must be a Hugging Face tokenizer (callable, with decode) or None, "
+                            f"got {type(tokenizer).__name__}")
         self.adapter = make_adapter(model, tokenizer, mask_id, adapter)
         self.model = model
         self.tokenizer = tokenizer
@@ -186,8 +190,11 @@ class InfoGainSampler:
             return list(self.tokenizer(p)["input_ids"])
         if isinstance(p, torch.Tensor) and p.dim() == 1 and not p.is_floating_point():
             return p.tolist()
-        if isinstance(p, (list, tuple)) and all(isinstance(t, int) and not isinstance(t, bool) for t in p):
-            return list(p)
+        if isinstance(p, (list, tuple)):
+            for j, t in enumerate(p):
+                if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+                    raise TypeError(f"prompts[{i}][{j}] must be an int token id, got {t!r} ({type(t).__name__})")
+            return [int(t) for t in p]
         raise TypeError(f"prompts[{i}] must be a str or a list of int token ids, got {type(p).__name__}")
 
 
@@ -230,10 +237,29 @@ def _tensor_prompts(prompts: torch.Tensor, attention_mask) -> list[list[int]]:
     if prompts.dtype not in (torch.int64, torch.int32) or prompts.dim() not in (1, 2):
         raise TypeError(f"prompts tensor must be an integer [B, L] tensor, got "
                         f"{prompts.dtype} of shape {tuple(prompts.shape)}")
+    if prompts.is_meta:
+        raise ValueError("prompts: a meta tensor holds no token ids")
+    if prompts.numel() == 0:
+        raise ValueError(f"prompts: an empty tensor of shape {tuple(prompts.shape)}; pass at least one prompt")
     prompts = prompts.reshape(-1, prompts.shape[-1]).cpu()
     if attention_mask is None:
         return [row.tolist() for row in prompts]
     if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != prompts.shape:
         raise ValueError(f"attention_mask must be a tensor of the prompts' shape {tuple(prompts.shape)}")
-    keep = attention_mask.reshape(prompts.shape).cpu().bool()
+    keep = _padding_mask(attention_mask.reshape(prompts.shape).cpu())
     return [row[m].tolist() for row, m in zip(prompts, keep)]
+
+
+def _padding_mask(mask: torch.Tensor) -> torch.Tensor:
+    """A key-padding ``attention_mask`` as bool: 0/1 (or bool) values, each row's ones one run
+    (left or right padding); anything else would drop tokens from inside a prompt."""
+    if mask.dtype != torch.bool:
+        if mask.is_floating_point() or mask.is_complex() or not ((mask == 0) | (mask == 1)).all():
+            raise ValueError("attention_mask must hold 0/1 (or bool) values")
+        mask = mask.bool()
+    runs = (mask[:, 1:] & ~mask[:, :-1]).sum(1) + mask[:, 0]
+    bad = (runs > 1).nonzero()
+    if len(bad):
+        raise ValueError(f"attention_mask row {int(bad[0, 0])} is not a padding mask (its ones must be one run, "
+                         "padding on the left or the right)")
+    return mask

@@ -117,3 +117,47 @@ def test_mask_id_resolution_order_and_error():
         make_adapter(fn, None, adapter="gpt")
     with pytest.raises(TypeError, match="mask_id"):
         make_adapter(fn, None, mask_id="4")
+
+
+def _tiny_bert(cls_name: str, directory, **config):
+    import transformers
+    cfg_cls = transformers.RobertaConfig if "Roberta" in cls_name else transformers.BertConfig
+    cfg = cfg_cls(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  max_position_embeddings=40, **config)
+    getattr(transformers, cls_name)(cfg).save_pretrained(directory)
+    return directory
+
+
+def test_a_checkpoint_without_its_mlm_head_is_refused(tmp_path):
+    """transformers fills a missing LM head with random weights and only logs it."""
+    from igkernels.models import CheckpointError
+    d = _tiny_bert("BertModel", tmp_path / "bare")
+    with pytest.raises(CheckpointError, match=r"bare: the checkpoint lacks \d+ weight\(s\) of a masked LM"):
+        load(d)
+
+
+def test_a_damaged_weights_file_on_the_transformers_route_is_named(tmp_path):
+    from igkernels.models import CheckpointError
+    d = _tiny_bert("RobertaForMaskedLM", tmp_path / "cut")
+    weights = d / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"cut: transformers could not load it as a masked LM \(Safetensor"):
+        load(d)
+
+
+def test_roberta_positions_start_after_the_padding_id(tmp_path):
+    """RoBERTa's position ids start at pad_token_id + 1: it takes max_position_embeddings -
+    pad_token_id - 1 tokens, and the sampler refuses a longer canvas up front."""
+    import transformers
+    model = transformers.RobertaForMaskedLM(transformers.RobertaConfig(
+        vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=40, pad_token_id=1)).eval()
+    s = InfoGainSampler(model, None, mask_id=3)
+    assert s.adapter.max_length == 38
+    s.generate([[7] * 34], max_new_tokens=4, steps=4, candidates=2, block_length=4)
+    with pytest.raises(ValueError, match="exceeds the model's context of 38"):
+        s.generate([[7] * 35], max_new_tokens=4, steps=4, candidates=2, block_length=4)
+    bert = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=40, pad_token_id=1)).eval()
+    assert InfoGainSampler(bert, None, mask_id=3).adapter.max_length == 40

@@ -203,6 +203,97 @@ def test_bad_checkpoints_raise_one_clear_error(oracle_dirs, tmp_path):
         igk.load(str(tmp_path / "nowhere" / "at" / "all"))
 
 
+def _copy(src, dst, config=None, tensors=None):
+    """A copy of checkpoint ``src``, its config updated by ``config`` and its weights by ``tensors``."""
+    shutil.copytree(src, dst)
+    if config:
+        cfg = json.loads((dst / "config.json").read_text())
+        (dst / "config.json").write_text(json.dumps({**cfg, **config}))
+    for name, value in (tensors or {}).items():
+        _break(dst, name, value)
+    return dst
+
+
+def _header_of(path):
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def _with_header(path, header, data):
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h, name: h[name].update(shape=[10 ** 6, 10 ** 6]), r"needs 4000000000000 bytes"),
+    (lambda h, name: h[name].update(shape=[-1, 64]), r"shape \[-1, 64\]"),
+    (lambda h, name: h[name].pop("data_offsets"), r"byte range None"),
+    (lambda h, name: h[name].update(data_offsets=[0, 10 ** 12]), r"byte range .* outside"),
+    (lambda h, name: h.__setitem__(name, "x"), r"header entry is a str"),
+])
+def test_a_damaged_safetensors_header_is_named_before_any_allocation(oracle_dirs, tmp_path, edit, message):
+    d = _copy(oracle_dirs["sdar"], tmp_path / "d")
+    header, data = _header_of(d / "model.safetensors")
+    edit(header, "model.norm.weight")
+    _with_header(d / "model.safetensors", header, data)
+    with pytest.raises(CheckpointError, match=f"model.safetensors: tensor 'model.norm.weight': .*{message}"):
+        igk.load(d)
+
+
+def test_a_header_longer_than_its_file_and_an_index_leaving_the_directory(oracle_dirs, tmp_path):
+    d = _copy(oracle_dirs["sdar"], tmp_path / "short")
+    raw = (d / "model.safetensors").read_bytes()
+    (d / "model.safetensors").write_bytes(raw[:200])
+    with pytest.raises(CheckpointError, match=r"model.safetensors: cut short \(its header says"):
+        igk.load(d)
+    d = _copy(oracle_dirs["sdar"], tmp_path / "index")
+    header, _ = _header_of(d / "model.safetensors")
+    (d / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+    (d / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {name: "../elsewhere.safetensors" for name in header if name != "__metadata__"}}))
+    with pytest.raises(CheckpointError, match=r"is not a file name in"):
+        igk.load(d)
+
+
+def test_weights_that_would_decode_silently_wrong_are_refused(oracle_dirs, tmp_path):
+    """NaN or integer weights, layers the config does not build, a zero attention block: each
+    is named at load (NaN queries, for one, give finite logits through CPU attention)."""
+    src = oracle_dirs["dream"]
+    name = "model.layers.0.self_attn.q_proj.weight"
+    w = load_file(str(src / "model.safetensors"))[name]
+    with pytest.raises(CheckpointError, match=f"'{name}' holds NaN or infinite values"):
+        igk.load(_copy(src, tmp_path / "nan", tensors={name: torch.full_like(w, float("nan"))}))
+    with pytest.raises(CheckpointError, match=f"'{name}' holds NaN or infinite values"):
+        igk.load(_copy(src, tmp_path / "inf", tensors={name: w.index_fill(0, torch.tensor([3]), float("-inf"))}))
+    with pytest.raises(CheckpointError, match=f"'{name}' is stored as int32"):
+        igk.load(_copy(src, tmp_path / "int", tensors={name: w.to(torch.int32)}))
+    layers = json.loads((oracle_dirs["sdar"] / "config.json").read_text())["num_hidden_layers"]
+    with pytest.raises(CheckpointError, match="tensor.s. of layers this config.json does not build"):
+        igk.load(_copy(oracle_dirs["sdar"], tmp_path / "fewer", config={"num_hidden_layers": layers - 1}))
+    with pytest.raises(CheckpointError, match=r"fewer0?/config.json: 'block_size' must be >= 1, got 0"):
+        igk.load(_copy(oracle_dirs["sdar"], tmp_path / "fewer0", config={"block_size": 0}))
+    with pytest.warns(UserWarning, match=r"1 tensor\(s\) this dream model does not use.*'bogus.weight'"):
+        igk.load(_copy(src, tmp_path / "extra", tensors={"bogus.weight": torch.zeros(3)}))
+
+
+def test_load_checks_its_arguments_before_reading(oracle_dirs):
+    with pytest.raises(TypeError, match="native must be a bool"):
+        igk.load(oracle_dirs["sdar"], native="no")
+    with pytest.raises(ValueError, match="device 'nonsense'"):
+        igk.load(oracle_dirs["sdar"], device="nonsense")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            igk.load(oracle_dirs["sdar"], device="cuda")
+
+
+def test_a_broken_tokenizer_is_named(oracle_dirs, tmp_path):
+    d = _copy(oracle_dirs["sdar"], tmp_path / "tok")
+    (d / "tokenizer.json").write_text("{oops")
+    with pytest.raises(CheckpointError, match=r"tok: cannot load its tokenizer"):
+        igk.load(d)
+
+
 def test_remote_code_route_and_its_silent_rope_failure(oracle_dirs, gen):
     """native=False runs the authors' file; a RoPE buffer left uninitialised is caught, not used."""
     with warnings.catch_warnings(record=True) as caught:

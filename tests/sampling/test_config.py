@@ -35,6 +35,8 @@ def test_defaults_validation_and_json_round_trip():
     (dict(max_new_tokens=-1), ValueError, "max_new_tokens"),
     (dict(position_temperature="a"), TypeError, "position_temperature"),
     (dict(threshold=-0.5), ValueError, "threshold"),
+    (dict(threshold=1.5), ValueError, r"threshold must be in \[0, 1\]"),
+    (dict(threshold_mode="parallel"), ValueError, "threshold_mode 'parallel' needs a threshold"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(seed=2 ** 39), ValueError, "seed"),
     (dict(seed=[1, "2"]), TypeError, "seed"),
@@ -49,8 +51,9 @@ def test_bad_options_name_the_option(kwargs, exc, match):
 
 
 def test_seed_plus_index_must_stay_in_range():
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match=r"seed 549755813887 \+ 1 for prompts\[1\] leaves"):
         DecodeConfig(seed=2 ** 39 - 1).seeds(2)
+    assert DecodeConfig(seed=2 ** 39 - 2).seeds(2) == [2 ** 39 - 2, 2 ** 39 - 1]
 
 
 def test_cli_flags_are_the_config_fields_with_their_defaults():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -326,6 +327,11 @@ def test_inputs_as_tensor_with_attention_mask_and_text():
     a = s.generate(ids, attention_mask=am, max_new_tokens=4, steps=4, block_length=4)
     b = s.generate([[6, 8, 10], [7, 9, 14, 11, 6]], max_new_tokens=4, steps=4, block_length=4)
     assert torch.equal(a.sequences, b.sequences) and a.texts is None
+    right = torch.tensor([[6, 8, 10, 0, 0], [7, 9, 14, 11, 6]])
+    c = s.generate(right, attention_mask=am.flip(1).bool(), max_new_tokens=4, steps=4, block_length=4)
+    assert torch.equal(c.sequences, b.sequences)
+    d = s.generate([[np.int64(6), 8, 10], [7, 9, 14, 11, 6]], max_new_tokens=4, steps=4, block_length=4)
+    assert torch.equal(d.sequences, b.sequences)
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
@@ -342,6 +348,16 @@ def test_inputs_as_tensor_with_attention_mask_and_text():
     (dict(max_forward_batch=0), ValueError, "max_forward_batch"),
     (dict(prompts=[[6, 7], "x"]), TypeError, "prompts"),
     (dict(prompts=[[]], max_new_tokens=0), ValueError, "nothing to decode"),
+    (dict(prompts=[[6, True]]), TypeError, r"prompts\[0\]\[1\] must be an int token id, got True"),
+    (dict(prompts=torch.zeros(0, 3, dtype=torch.int64)), ValueError, "prompts: an empty tensor"),
+    (dict(prompts=torch.zeros(2, 0, dtype=torch.int64)), ValueError, "prompts: an empty tensor"),
+    (dict(prompts=torch.zeros(1, 3, dtype=torch.int64, device="meta")), ValueError, "prompts: a meta tensor"),
+    (dict(prompts=torch.tensor([[6, 7, 8]]), attention_mask=torch.tensor([[1, 0, 1]])), ValueError,
+     "attention_mask row 0 is not a padding mask"),
+    (dict(prompts=torch.tensor([[6, 7, 8]]), attention_mask=torch.tensor([[2, 1, 1]])), ValueError,
+     "attention_mask must hold 0/1"),
+    (dict(prompts=torch.tensor([[6, 7, 8]]), attention_mask=torch.tensor([[0.5, 1, 1]])), ValueError,
+     "attention_mask must hold 0/1"),
 ])
 def test_bad_input_names_the_argument(kwargs, exc, match):
     s = sampler(random_fn())
@@ -360,6 +376,8 @@ def test_missing_mask_id_and_bad_model_output():
         bad.generate([PROMPTS[0]], max_new_tokens=4, steps=4, block_length=4)
     with pytest.raises(TypeError, match="model must be"):
         InfoGainSampler(42, None, mask_id=MASK)
+    with pytest.raises(TypeError, match="tokenizer must be a Hugging Face tokenizer"):
+        InfoGainSampler(DesignedMDM(random_fn()), "tok", mask_id=MASK)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
