@@ -88,7 +88,9 @@ def unavailable_reason(name: str) -> str | None:
     return b.error
 
 
-def _unknown(name: str) -> ValueError:
+def _unknown(name) -> ValueError | TypeError:
+    if not isinstance(name, str):
+        return TypeError(f"backend must be a str (a backend name) or None, got {type(name).__name__}")
     return ValueError(f"backend: unknown backend {name!r}; registered: {sorted(_registry)}")
 
 

@@ -35,6 +35,7 @@ X = torch.randn(2, 3, 11)
     (dict(seed=torch.zeros(5, dtype=torch.int64)), ValueError, "seed tensor must have shape"),
     (dict(offset=-3), ValueError, "offset"),
     (dict(backend="nonesuch"), ValueError, "unknown backend 'nonesuch'"),
+    (dict(backend=3), TypeError, "backend must be a str"),
 ])
 def test_softmax_entropy_rejects(kwargs, exc, word):
     args = dict(logits=X) | kwargs
