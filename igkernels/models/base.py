@@ -224,6 +224,30 @@ class Adapter:
         raise TypeError(f"fuse_lm_head: this {self.name} model's forward never ran its output projection "
                         "(get_output_embeddings()); decode with fuse_lm_head=False")
 
+    def check_lm_head(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
+        """Raise unless the model's logits of ``input_ids`` are its LM head's output: the fused
+        head would otherwise decode other logits, silently, for a forward that scales or
+        soft-caps them after the head. Native models are built so; a Hugging Face model runs
+        one whole forward here."""
+        if self.native:
+            return
+        owner, seen = threading.get_ident(), {}
+
+        def keep(module, args, out):
+            if threading.get_ident() == owner:
+                seen["out"] = out
+
+        handle = self.lm_head().register_forward_hook(keep)
+        try:
+            logits = self.forward(input_ids, attention_mask)
+        finally:
+            handle.remove()
+        head = seen.get("out")
+        if not isinstance(head, torch.Tensor) or head.shape != logits.shape \
+                or not torch.equal(logits.to(head.dtype), head):
+            raise TypeError(f"fuse_lm_head: this {self.name} model's logits are not its output projection's "
+                            "output (its forward changes them after the LM head); decode with fuse_lm_head=False")
+
     def logit_rows(self, canvas: torch.Tensor, position: torch.Tensor, T: int) -> torch.Tensor:
         """Flat row index into logits [M, T, V] predicting ``position`` of canvas ``canvas``."""
         return canvas * T + (position - self.shift).clamp(min=0)

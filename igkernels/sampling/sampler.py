@@ -72,6 +72,7 @@ class InfoGainSampler:
         self.tokenizer = tokenizer
         self.mask_id = self.adapter.mask_id
         self._padding_ok: bool | None = None   # checked once, on the first padded batch
+        self._head_ok = False                  # the fused LM head checked once, on the first fused decode
 
     def generate(self, prompts, config: DecodeConfig | None = None, *, attention_mask: torch.Tensor | None = None,
                  **overrides) -> GenerationOutput:
@@ -100,6 +101,10 @@ class InfoGainSampler:
                               a.aligned_blocks, a.device)
         if canvas.padded and not self._respects_padding(canvas):
             return self._by_length(ids, seeds, config)
+        if config.fuse_lm_head and not self._head_ok:
+            with torch.inference_mode():
+                a.check_lm_head(canvas.x[:1, :canvas.lengths[0]], None)
+            self._head_ok = True
         with torch.inference_mode():
             x, totals, num_forward = decode(a, canvas, config)
         seqs = x.cpu()

@@ -406,6 +406,33 @@ def test_fused_lm_head_needs_an_output_projection():
         sampler(random_fn()).generate(PROMPTS, max_new_tokens=4, steps=4, fuse_lm_head=True)
 
 
+def test_fused_lm_head_refuses_logits_changed_after_the_head(tmp_path):
+    """A forward that scales its logits after the head (Cohere's logit_scale, soft-capping)
+    would decode other logits through the fused head: the first fused decode checks it."""
+    from mdm_fixtures import make_bert
+    model, tok = load(str(make_bert(tmp_path / "bert")), native=False)
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.config = model, model.config
+
+        def get_output_embeddings(self):
+            return model.get_output_embeddings()
+
+        def forward(self, **kw):
+            out = model(**kw)
+            out.logits = out.logits * 4.0
+            return out
+
+    kw = dict(max_new_tokens=4, steps=4, block_length=4, candidates=2)
+    with pytest.raises(TypeError, match="logits are not its output projection's output"):
+        InfoGainSampler(Scaled(), tok, adapter="masked_lm").generate(["the cat"], fuse_lm_head=True, **kw)
+    s = InfoGainSampler(model, tok)
+    assert torch.equal(s.generate(["the cat"], fuse_lm_head=True, **kw).sequences,
+                       s.generate(["the cat"], **kw).sequences)
+
+
 def test_a_bad_row_names_its_sequence_and_position():
     """NaN logits at a masked position of the second sequence, from the second forward on."""
     base = random_fn(5)
