@@ -79,6 +79,52 @@ def test_loglikelihood_requests_are_refused_by_name(lm):
         lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, ("12*3=036",), 0)])
 
 
-def test_bad_model_args_name_the_argument():
-    with pytest.raises(ValueError, match="model_args: unknown nonsense"):
-        IGKernelsLM(device="cpu", nonsense=1)
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(nonsense=1), ValueError, "model_args: unknown nonsense"),
+    (dict(steps=0), ValueError, "model_args: steps must be an int >= 1, got 0"),
+    (dict(steps="abc"), ValueError, "model_args: steps must be an int >= 1, got 'abc'"),
+    (dict(steps=2.5), ValueError, "model_args: steps must be an int >= 1"),
+    (dict(max_new_tokens=4), ValueError, "model_args: max_new_tokens is set by each request's max_gen_toks"),
+    (dict(chat_template=True), ValueError, "model_args: chat_template is set by lm-eval's --apply_chat_template"),
+    (dict(pretrained=""), ValueError, "model_args: pretrained is empty"),
+])
+def test_bad_model_args_name_the_argument(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        IGKernelsLM(device="cpu", **kwargs)
+
+
+def test_lm_evals_default_cuda_device_falls_back_to_the_cpu_with_a_warning():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.warns(UserWarning, match="no CUDA device is visible; running on the CPU"):
+        assert IGKernelsLM(device="cuda:0", steps=2).sampler.adapter.device.type == "cpu"
+
+
+@pytest.mark.parametrize("gen_kwargs, exc, match", [
+    ("until=|", TypeError, r"lm-eval request 1: gen_kwargs must be a dict"),
+    ({"until": 5}, TypeError, r"lm-eval request 1: until must be a str or a list of str"),
+    ({"max_gen_toks": 0}, ValueError, r"lm-eval request 1: max_gen_toks must be an int >= 1, got 0"),
+    ({"max_gen_toks": 4.7}, ValueError, r"lm-eval request 1: max_gen_toks must be an int >= 1"),
+])
+def test_bad_requests_name_the_request_and_field(lm, gen_kwargs, exc, match):
+    reqs = [request("12*3=", ["|"]), Instance("generate_until", {}, ("45*2=", gen_kwargs), 1)]
+    with pytest.raises(exc, match=match):
+        lm.generate_until(reqs, disable_tqdm=True)
+
+
+def test_a_too_long_request_is_named_and_ignored_generation_arguments_warn(lm):
+    with pytest.raises(ValueError, match=r"lm-eval requests 2..2 \(prompts\[j\] is request 2 \+ j\): prompts\[0\]"):
+        lm.generate_until([request("12*3=", ["|"]), request("45*2=", ["|"], 2), request("1" * 60, ["|"])],
+                          disable_tqdm=True)
+    sampled = Instance("generate_until", {}, ("12*3=", {"until": ["|"], "max_gen_toks": 3, "temperature": 0.7,
+                                                       "do_sample": True}), 0)
+    with pytest.warns(UserWarning, match="generation arguments do_sample, temperature are ignored"):
+        lm.generate_until([sampled], disable_tqdm=True)
+
+
+def test_a_chat_template_the_tokenizer_lacks_is_named(lm):
+    if lm.tokenizer.chat_template:
+        pytest.skip("the embedded tokenizer has a chat template")
+    with pytest.raises(ValueError, match="--apply_chat_template: .* has no chat template"):
+        lm.apply_chat_template([{"role": "user", "content": "12*3="}])
