@@ -115,3 +115,9 @@ def test_json_is_strict_and_infilling_reports_its_tokens(capsys):
     assert len(r["tokens"]) == 8 and " " not in r["text"] and len(r["text"]) == 8
     Js = [j for h in doc["history"] for c in h["candidates"] if c for j in c["J"]]
     assert None in Js                         # a duplicate's -inf, written as null
+
+
+def test_demo_on_another_model_says_why_it_cannot(oracle_dirs, capsys):
+    assert cli.main(["demo", "--model", str(oracle_dirs["sdar"]), "--samples", "1", "--no-figure"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "the demo's prompts are ids of the embedded model's character vocabulary" in err[-1]

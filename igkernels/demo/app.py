@@ -210,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model, tokenizer = load(args.model, device="cpu")
     sampler = InfoGainSampler(model, tokenizer)
+    vocab = sampler.adapter.vocab_size
+    if sampler.mask_id != tasks.MASK_ID or vocab != len(tasks.VOCAB):
+        raise ValueError(f"--model {args.model}: the demo's prompts are ids of the embedded model's character "
+                         f"vocabulary ({len(tasks.VOCAB)} ids, mask {tasks.MASK_ID}); this model has {vocab} ids, "
+                         f"mask {sampler.mask_id}")
     examples = {t: tasks.held_out_set(t, args.samples, seed=args.seed, reveal=args.reveal) for t in task_names}
     results = []
     with tqdm(total=len(task_names) * len(variants), desc="igkernels demo", unit="run", file=sys.stderr) as bar:
