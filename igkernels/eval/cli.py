@@ -94,10 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     new = task.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
     steps = args.steps if args.steps is not None else (task.default_steps or new)
-    for flag, value, low in (("--max-new-tokens", new, 0), ("--steps", steps, 1)):
-        if value < low:
-            raise ValueError(f"{flag} must be >= {low}, got {value}")
-    config = decode_config(args, max_new_tokens=new, steps=steps, variant=variants[0])
+    # Not fixed values: decode_config names the flag of a bad one (--steps, --max-new-tokens).
+    config = decode_config(argparse.Namespace(**{**vars(args), "max_new_tokens": new, "steps": steps}),
+                           variant=variants[0])
     device = _device(args.device)
     check_device_and_backend(device, config.backend)
     check_dtype(args.dtype)

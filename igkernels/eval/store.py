@@ -116,21 +116,28 @@ class Store:
                     p.unlink(missing_ok=True)
             _write_atomic(path, json.dumps(run, indent=2, sort_keys=True) + "\n")
 
-    def done(self, expected: Expected) -> dict[BatchKey, list[dict]]:
-        """The records of every batch complete in some shard. This process's shard is rewritten
-        without the lines of expected samples whose batch it does not complete (a part written
-        when a process was killed)."""
-        done: dict[BatchKey, list[dict]] = {}
+    def _complete(self, expected: Expected, own=None) -> dict[BatchKey, list[dict]]:
+        """The records of every batch complete in some shard, each batch from the first shard
+        that completes it; ``own(records, complete)`` sees this process's shard."""
+        found: dict[BatchKey, list[dict]] = {}
         for path in sorted(self.out.glob("shard-*.jsonl")):
             records = read_lines(path)
             complete = complete_batches(records, expected)
             for key, recs in complete.items():
-                done.setdefault(key, recs)
-            if path == self.shard:
-                kept = [r for r in records if (r["variant"], r["batch"]) in complete or not _expected(r, expected)]
-                if len(kept) != len(records) or path.stat().st_size != _size(kept):
-                    _write_atomic(path, "".join(_line(r) for r in kept))
-        return done
+                found.setdefault(key, recs)
+            if own is not None and path == self.shard:
+                own(records, complete)
+        return found
+
+    def done(self, expected: Expected) -> dict[BatchKey, list[dict]]:
+        """The records of every batch complete in some shard. This process's shard is rewritten
+        without the lines of expected samples whose batch it does not complete (a part written
+        when a process was killed)."""
+        def rewrite(records: list[dict], complete: dict) -> None:
+            kept = [r for r in records if (r["variant"], r["batch"]) in complete or not _expected(r, expected)]
+            if len(kept) != len(records) or self.shard.stat().st_size != _size(kept):
+                _write_atomic(self.shard, "".join(_line(r) for r in kept))
+        return self._complete(expected, rewrite)
 
     def append(self, records: list[dict]) -> None:
         """One batch's lines: one write, then flushed to disk."""
@@ -143,10 +150,7 @@ class Store:
     def merge(self, expected: Expected) -> tuple[list[dict], int]:
         """Every complete batch, each from one shard, in (variant, index) order, written to
         ``results.jsonl``; returns them and the number of samples still missing."""
-        found: dict[BatchKey, list[dict]] = {}
-        for path in sorted(self.out.glob("shard-*.jsonl")):
-            for key, recs in complete_batches(read_lines(path), expected).items():
-                found.setdefault(key, recs)
+        found = self._complete(expected)
         records = sorted((r for recs in found.values() for r in recs), key=lambda r: (r["variant"], r["index"]))
         missing = sum(len(ids) for key, ids in expected.items() if key not in found)
         _write_atomic(self.out / RESULTS_FILE, "".join(_line(r) for r in records))
