@@ -191,15 +191,14 @@ def test_a_missing_data_file_is_named(tmp_path, capsys):
     assert f"no such file: {missing}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_text("x"), "exists and is not a directory"),
-    (lambda p: None, "--out: an empty path"),
+@pytest.mark.parametrize("make, out, message", [
+    (lambda p: (p / "file").write_text("x"), "file", "exists and is not a directory"),
+    (lambda p: (p / "file").write_text("x"), "file/sub", "cannot create it"),
+    (lambda p: None, "", "--out: an empty path"),
 ])
-def test_a_bad_out_is_named_before_any_work(tmp_path, capsys, make, message):
-    out = tmp_path / "file"
-    make(out)
-    assert cli_main(["eval", "--task", "mul", "--out", str(out) if "empty" not in message else "",
-                     "--no-progress"]) == 2
+def test_a_bad_out_is_named_before_any_work(tmp_path, capsys, make, out, message):
+    make(tmp_path)
+    assert cli_main(["eval", "--task", "mul", "--out", str(tmp_path / out) if out else "", "--no-progress"]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -273,6 +273,8 @@ def test_weights_that_would_decode_silently_wrong_are_refused(oracle_dirs, tmp_p
         igk.load(_copy(oracle_dirs["sdar"], tmp_path / "fewer", config={"num_hidden_layers": layers - 1}))
     with pytest.raises(CheckpointError, match=r"fewer0?/config.json: 'block_size' must be >= 1, got 0"):
         igk.load(_copy(oracle_dirs["sdar"], tmp_path / "fewer0", config={"block_size": 0}))
+    with pytest.raises(CheckpointError, match=r"eps0/config.json: 'rms_norm_eps' must be finite and > 0, got 0.0"):
+        igk.load(_copy(oracle_dirs["sdar"], tmp_path / "eps0", config={"rms_norm_eps": 0.0}))
     with pytest.warns(UserWarning, match=r"1 tensor\(s\) this dream model does not use.*'bogus.weight'"):
         igk.load(_copy(src, tmp_path / "extra", tensors={"bogus.weight": torch.zeros(3)}))
 
